@@ -1,0 +1,409 @@
+"""config.yaml, in the LiteLLM proxy's format, parsed once into frozen dataclasses.
+
+``load_config(path)`` reads the YAML with ``safe_load``, resolves every
+``os.environ/NAME`` value, validates every field and returns a :class:`Config`.
+Any problem raises :class:`ConfigError`, whose ``str`` is ONE line naming the
+file, the entry and the problem, e.g.::
+
+    examples/config.yaml: model_list[2] (model_name 'fast'): litellm_params.model:
+    unknown provider prefix 'foo/' (known: anthropic/, azure/, ...)
+
+Keys gw does not know are kept out of the way with a warning (so a LiteLLM
+config with extra settings still starts); values of the wrong type are errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from .durations import DurationError, parse_duration
+from .money import parse_usd
+
+PROVIDERS = ("anthropic", "azure", "huggingface", "mock", "ollama", "ollama_chat",
+             "openai", "openrouter")
+DEFAULT_API_BASE = {
+    "openai": "https://api.openai.com/v1",
+    "openrouter": "https://openrouter.ai/api/v1",
+    "anthropic": "https://api.anthropic.com",
+    "ollama": "http://localhost:11434",
+    "ollama_chat": "http://localhost:11434",
+}
+NEEDS_API_BASE = ("azure", "huggingface")
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
+STRATEGIES = ("simple-shuffle", "least-busy", "latency-based")
+STRATEGY_ALIASES = {"latency-based-routing": "latency-based"}
+STRATEGY_FALLBACKS = ("usage-based-routing", "usage-based-routing-v2", "cost-based-routing")
+_BARE_OPENAI = re.compile(r"(gpt-|o[0-9]|chatgpt-|text-embedding-|davinci|babbage|"
+                          r"text-davinci|omni-moderation|ft:gpt)")
+WEAK_MASTER_KEYS = frozenset({"sk-1234", "sk-12345", "sk-123456", "sk-admin", "sk-master",
+                              "sk-test", "sk-secret", "changeme", "password", "secret"})
+
+
+class ConfigError(Exception):
+    """The config cannot be used. ``str(err)`` is the one line to show."""
+
+    def __init__(self, path: str, where: str, problem: str) -> None:
+        self.path, self.where, self.problem = path, where, problem
+        super().__init__(f"{path}: {where}: {problem}" if where else f"{path}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One entry of ``model_list``: a model group member gwd can send calls to."""
+
+    id: str                      # stable, readable, secret-free (model_info.id or derived)
+    model_name: str              # the public name = model group
+    provider: str                # one of PROVIDERS
+    model: str                   # the upstream's model name (prefix stripped)
+    litellm_model: str           # the config's ``model`` as written
+    api_base: str | None
+    api_key: str | None = field(default=None, repr=False)
+    api_version: str | None = None
+    timeout: float | None = None
+    stream_timeout: float | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    weight: float | None = None
+    input_cost_per_token: Decimal | None = None
+    output_cost_per_token: Decimal | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    routing_strategy: str = "simple-shuffle"
+    num_retries: int = 2
+    timeout: float = 600.0            # total deadline of one attempt, seconds
+    connect_timeout: float = 5.0
+    first_byte_timeout: float = 60.0  # until the upstream's response headers
+    stream_idle_timeout: float = 60.0  # between two reads of a body or stream
+    allowed_fails: int = 0            # failures per minute tolerated before a cooldown
+    cooldown_time: float = 5.0        # seconds a failing deployment is skipped
+
+
+@dataclass(frozen=True, slots=True)
+class GeneralSettings:
+    master_key: str | None = field(default=None, repr=False)
+    database_url: str | None = field(default=None, repr=False)
+    default_key_duration: timedelta | None = timedelta(hours=1)
+    max_request_body_mb: float = 4.0
+    budget_output_allowance: int = 4096   # output tokens reserved for calls without max_tokens
+    key_cache_ttl: float = 5.0            # seconds a cached key record is trusted
+    spend_flush_interval: float = 0.1     # seconds between spend batch writes
+    access_log: bool = False              # structured JSON access log lines (opt-in)
+    drain_timeout: float = 30.0           # seconds SIGTERM waits for in-flight requests
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str
+    deployments: tuple[Deployment, ...]
+    general: GeneralSettings
+    router: RouterSettings
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def groups(self) -> dict[str, tuple[Deployment, ...]]:
+        out: dict[str, list[Deployment]] = {}
+        for dep in self.deployments:
+            out.setdefault(dep.model_name, []).append(dep)
+        return {name: tuple(deps) for name, deps in out.items()}
+
+    @property
+    def database_url(self) -> str:
+        """The store URL; with none configured, an SQLite file next to the config."""
+        if self.general.database_url:
+            return self.general.database_url
+        return "sqlite:///" + str(Path(self.path).resolve().with_name("gw.sqlite3"))
+
+
+def split_model(model: str) -> tuple[str, str] | None:
+    """``"anthropic/claude-3"`` -> ``("anthropic", "claude-3")``; None if unknown."""
+    prefix, sep, rest = model.partition("/")
+    if sep and prefix in PROVIDERS and rest:
+        return prefix, rest
+    if not sep or prefix not in PROVIDERS:
+        if model.startswith("claude-"):
+            return "anthropic", model
+        if _BARE_OPENAI.match(model):
+            return "openai", model
+    return None
+
+
+def is_weak_master_key(key: str) -> bool:
+    return len(key) < 16 or key.lower() in WEAK_MASTER_KEYS
+
+
+class _Reader:
+    """Validation helpers bound to one file, so every error names it."""
+
+    def __init__(self, path: str, env: Mapping[str, str]) -> None:
+        self.path, self.env = path, env
+        self.warnings: list[str] = []
+
+    def fail(self, where: str, problem: str) -> ConfigError:
+        return ConfigError(self.path, where, problem)
+
+    def resolve(self, where: str, value: Any) -> Any:
+        if isinstance(value, str) and value.startswith("os.environ/"):
+            name = value[len("os.environ/"):]
+            if name not in self.env:
+                raise self.fail(where, f"environment variable {name} is not set")
+            return self.env[name]
+        return value
+
+    def mapping(self, where: str, value: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(where, f"must be a mapping, got {_kind(value)}")
+        return value
+
+    def string(self, where: str, value: Any, *, secret: bool = False) -> str:
+        value = self.resolve(where, value)
+        if not isinstance(value, str) or not value.strip():
+            shown = "a value" if secret else _kind(value)
+            raise self.fail(where, f"must be a non-empty string, got {shown}")
+        return value
+
+    def number(self, where: str, value: Any, *, integer: bool = False,
+               minimum: float = 0, exclusive: bool = False) -> Any:
+        value = self.resolve(where, value)
+        if isinstance(value, str):
+            try:
+                value = int(value) if integer else float(value)
+            except ValueError:
+                raise self.fail(where, f"must be a number, got {value[:40]!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                integer and not isinstance(value, int)):
+            raise self.fail(where, f"must be {'an integer' if integer else 'a number'}, "
+                                   f"got {_kind(value)}")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise self.fail(where, "must be a finite number")
+        if value < minimum or (exclusive and value == minimum):
+            raise self.fail(where, f"must be {'>' if exclusive else '>='} {minimum}, got {value}")
+        return value
+
+    def price(self, where: str, value: Any) -> Decimal:
+        value = self.resolve(where, value)
+        try:
+            price = parse_usd(value)
+        except ValueError:
+            raise self.fail(where, f"must be a price in USD per token, got {_kind(value)}"
+                            ) from None
+        if price < 0:
+            raise self.fail(where, "must not be negative")
+        return price
+
+    def boolean(self, where: str, value: Any) -> bool:
+        value = self.resolve(where, value)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise self.fail(where, f"must be true or false, got {_kind(value)}")
+
+    def url(self, where: str, value: Any) -> str:
+        text = self.string(where, value)
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise self.fail(where, "must be an http:// or https:// URL")
+        return text.rstrip("/")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, (dict, list, bool)):
+        return {dict: "a mapping", list: "a list", bool: "a boolean"}[type(value)]
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"{value[:40]!r}"
+    return type(value).__name__
+
+
+_DEPLOYMENT_KEYS = {"model", "api_base", "api_key", "api_version", "timeout", "stream_timeout",
+                    "rpm", "tpm", "weight", "input_cost_per_token", "output_cost_per_token",
+                    "mock_response", "organization", "max_retries", "base_url"}
+
+
+def _deployment(r: _Reader, index: int, entry: Any, seen_ids: set[str]) -> Deployment:
+    where = f"model_list[{index}]"
+    if not isinstance(entry, dict):
+        raise r.fail(where, f"must be a mapping with model_name and litellm_params, "
+                            f"got {_kind(entry)}")
+    if "model_name" not in entry:
+        raise r.fail(where, "model_name is missing")
+    name = entry["model_name"]
+    if not isinstance(name, str) or not name.strip():
+        raise r.fail(where, f"model_name must be a non-empty string, got {_kind(name)}")
+    where = f"model_list[{index}] (model_name {name!r})"
+    if "litellm_params" not in entry:
+        raise r.fail(where, "litellm_params is missing")
+    params = r.mapping(f"{where}: litellm_params", entry["litellm_params"])
+    if "model" not in params:
+        raise r.fail(where, "litellm_params.model is missing")
+    model = r.string(f"{where}: litellm_params.model", params["model"])
+    split = split_model(model)
+    if split is None:
+        prefix = model.partition("/")[0] + "/" if "/" in model else model
+        raise r.fail(where, f"litellm_params.model: unknown provider {prefix!r} "
+                            f"(known: {', '.join(p + '/' for p in PROVIDERS)} "
+                            f"or a bare gpt-*/claude-* name)")
+    provider, upstream = split
+
+    def p(key: str) -> str:
+        return f"{where}: litellm_params.{key}"
+
+    for key in params:
+        if key not in _DEPLOYMENT_KEYS:
+            r.warnings.append(f"{where}: litellm_params.{key} is not used by gw; ignored")
+    base_value = params.get("api_base", params.get("base_url"))
+    api_base = r.url(p("api_base"), base_value) if base_value is not None else None
+    if api_base is None and provider in NEEDS_API_BASE:
+        raise r.fail(where, f"litellm_params.api_base is required for {provider}/ models")
+    if api_base is None:
+        api_base = DEFAULT_API_BASE.get(provider)
+    api_key = (r.string(p("api_key"), params["api_key"], secret=True)
+               if params.get("api_key") is not None else None)
+    api_version = (r.string(p("api_version"), params["api_version"])
+                   if params.get("api_version") is not None else None)
+    if provider == "azure" and api_version is None:
+        api_version = DEFAULT_AZURE_API_VERSION
+    opt: dict[str, Any] = {}
+    for key in ("timeout", "stream_timeout"):
+        if params.get(key) is not None:
+            opt[key] = float(r.number(p(key), params[key], exclusive=True))
+    for key in ("rpm", "tpm"):
+        if params.get(key) is not None:
+            opt[key] = r.number(p(key), params[key], integer=True)
+    if params.get("weight") is not None:
+        opt["weight"] = float(r.number(p("weight"), params["weight"], exclusive=True))
+    for key in ("input_cost_per_token", "output_cost_per_token"):
+        if params.get(key) is not None:
+            opt[key] = r.price(p(key), params[key])
+    extra: dict[str, Any] = {}
+    if params.get("mock_response") is not None:
+        extra["mock_response"] = r.string(p("mock_response"), params["mock_response"])
+    if params.get("organization") is not None:
+        extra["organization"] = r.string(p("organization"), params["organization"])
+    info = r.mapping(f"{where}: model_info", entry.get("model_info"))
+    dep_id = info.get("id")
+    if dep_id is not None:
+        dep_id = r.string(f"{where}: model_info.id", dep_id)
+        if dep_id in seen_ids:
+            raise r.fail(where, f"model_info.id {dep_id!r} is used twice")
+    else:
+        host = urlsplit(api_base).netloc.rpartition("@")[2] if api_base else ""
+        dep_id = f"{model}@{host}" if host and provider != "mock" else model
+        n = 2
+        base_id = dep_id
+        while dep_id in seen_ids:
+            dep_id = f"{base_id}#{n}"
+            n += 1
+    seen_ids.add(dep_id)
+    return Deployment(id=dep_id, model_name=name, provider=provider, model=upstream,
+                      litellm_model=model, api_base=api_base, api_key=api_key,
+                      api_version=api_version, extra=extra, **opt)
+
+
+def _router(r: _Reader, raw: dict[str, Any]) -> RouterSettings:
+    known = {f for f in RouterSettings.__dataclass_fields__}
+    opt: dict[str, Any] = {}
+    for key, value in raw.items():
+        where = f"router_settings.{key}"
+        if key not in known:
+            r.warnings.append(f"{where} is not used by gw; ignored")
+            continue
+        if key == "routing_strategy":
+            strategy = r.string(where, value)
+            strategy = STRATEGY_ALIASES.get(strategy, strategy)
+            if strategy in STRATEGY_FALLBACKS:
+                r.warnings.append(f"{where}: {strategy!r} is not supported; "
+                                  "using simple-shuffle (weighted by rpm/tpm)")
+                strategy = "simple-shuffle"
+            if strategy not in STRATEGIES:
+                raise r.fail(where, f"unknown strategy {strategy!r} "
+                                    f"(use {', '.join(STRATEGIES)})")
+            opt[key] = strategy
+        elif key in ("num_retries", "allowed_fails"):
+            opt[key] = r.number(where, value, integer=True)
+        else:
+            opt[key] = float(r.number(where, value, exclusive=True))
+    return RouterSettings(**opt)
+
+
+def _general(r: _Reader, raw: dict[str, Any]) -> GeneralSettings:
+    opt: dict[str, Any] = {}
+    for key, value in raw.items():
+        where = f"general_settings.{key}"
+        if key == "master_key":
+            if value is not None:
+                opt[key] = r.string(where, value, secret=True)
+        elif key == "database_url":
+            if value is not None:
+                url = r.string(where, value, secret=True)
+                if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+                    raise r.fail(where, "must start with sqlite:///, postgresql:// "
+                                        "or postgres://")
+                opt[key] = url
+        elif key == "default_key_duration":
+            try:
+                opt[key] = parse_duration(r.resolve(where, value))
+            except DurationError as exc:
+                raise r.fail(where, str(exc)) from None
+        elif key in ("max_request_body_mb", "key_cache_ttl", "spend_flush_interval",
+                     "drain_timeout"):
+            opt[key] = float(r.number(where, value, exclusive=True))
+        elif key == "budget_output_allowance":
+            opt[key] = r.number(where, value, integer=True)
+        elif key == "access_log":
+            opt[key] = r.boolean(where, value)
+        else:
+            r.warnings.append(f"{where} is not used by gw; ignored")
+    return GeneralSettings(**opt)
+
+
+def load_config(path: str | os.PathLike[str],
+                env: Mapping[str, str] | None = None) -> Config:
+    """Read, resolve and validate a config file. Raises :class:`ConfigError`."""
+    path = str(path)
+    r = _Reader(path, os.environ if env is None else env)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise r.fail("", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise r.fail("", f"cannot read the file ({type(exc).__name__})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise r.fail(where, f"YAML error: {problem}") from None
+    top = r.mapping("top level", raw)
+    for key in top:
+        if key not in ("model_list", "general_settings", "router_settings"):
+            r.warnings.append(f"{key} is not used by gw; ignored")
+    entries = top.get("model_list")
+    if entries is None:
+        raise r.fail("model_list", "is missing: list at least one model")
+    if not isinstance(entries, list) or not entries:
+        raise r.fail("model_list", "must be a non-empty list of models")
+    seen: set[str] = set()
+    deployments = tuple(_deployment(r, i, e, seen) for i, e in enumerate(entries))
+    general = _general(r, r.mapping("general_settings", top.get("general_settings")))
+    router = _router(r, r.mapping("router_settings", top.get("router_settings")))
+    return Config(path=path, deployments=deployments, general=general, router=router,
+                  warnings=tuple(r.warnings))
