@@ -1,0 +1,260 @@
+"""The provider contract: pure translation between OpenAI's wire format and an upstream's.
+
+A provider never does I/O. For one call it:
+
+* ``build_request(dep, endpoint, body, stream)`` -> :class:`UpstreamRequest`
+  (URL, headers, encoded body, how the response streams);
+* ``parse_response(dep, endpoint, body, status, payload)`` -> :class:`Completion`
+  (an OpenAI-shaped response plus normalised :class:`Usage`), raising
+  :class:`BadUpstreamResponse` when the payload is not what the upstream should send;
+* ``stream_translator(dep, endpoint, body)`` -> a :class:`StreamTranslator`, fed the
+  upstream's stream events one by one, giving OpenAI chunks back;
+* ``error_message(status, payload)`` -> the upstream's own error text, for the client.
+
+``endpoint`` is ``"chat"``, ``"completions"`` or ``"embeddings"``; ``body`` is the
+client's validated OpenAI request (a dict the provider must not mutate).
+Usage is always normalised: when an upstream reports none, it is estimated from
+the text and marked ``estimated=True``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from ..config import Deployment
+
+Endpoint = Literal["chat", "completions", "embeddings"]
+StreamFormat = Literal["sse", "ndjson"]
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage of one call, normalised across providers."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_openai(self) -> Json:
+        return {"prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "total_tokens": self.total_tokens}
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    """Everything the upstream module needs to send one request."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    stream_format: StreamFormat = "sse"
+    method: str = "POST"
+
+
+@dataclass(slots=True)
+class Completion:
+    """A non-streamed answer in OpenAI's shape, with its usage.
+
+    ``raw`` may hold the upstream's bytes when they already are the OpenAI answer
+    the client should get, so they are sent without re-encoding.
+    """
+
+    body: Json
+    usage: Usage
+    raw: bytes | None = None
+
+
+class BadUpstreamResponse(Exception):
+    """The upstream answered 2xx with something that is not a valid answer."""
+
+
+class StreamTranslator(ABC):
+    """Turns one upstream stream into OpenAI stream chunks (dicts).
+
+    ``feed`` is called once per upstream event (an SSE ``data`` payload with its
+    ``event`` name, or one NDJSON line). ``done`` turns true when the upstream
+    signalled a clean end. ``usage()`` gives the reported usage, or an estimate
+    from the prompt and the text streamed so far (``estimated=True``).
+    """
+
+    def __init__(self, endpoint: Endpoint, body: Mapping[str, Any], model: str) -> None:
+        self.endpoint = endpoint
+        self.body = body
+        self.model = model
+        self.done = False
+        self.reported: Usage | None = None
+        self.text_parts: list[str] = []
+        self.id = new_id(endpoint)
+        self.created = int(time.time())
+
+    @abstractmethod
+    def feed(self, data: bytes, event: str | None = None) -> list[Json]:
+        """One upstream event -> zero or more OpenAI chunks."""
+
+    def finish(self) -> list[Json]:
+        """Chunks to send after the upstream ended cleanly (default: none)."""
+        return []
+
+    def usage(self) -> Usage:
+        if self.reported is not None:
+            return self.reported
+        return Usage(estimate_prompt_tokens(self.endpoint, self.body),
+                     estimate_tokens("".join(self.text_parts)), estimated=True)
+
+    # helpers for subclasses building OpenAI chunks
+    def chat_chunk(self, delta: Json, finish_reason: str | None = None) -> Json:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                             "finish_reason": finish_reason}]}
+
+    def text_chunk(self, text: str, finish_reason: str | None = None) -> Json:
+        return {"id": self.id, "object": "text_completion", "created": self.created,
+                "model": self.model,
+                "choices": [{"index": 0, "text": text, "logprobs": None,
+                             "finish_reason": finish_reason}]}
+
+    def usage_chunk(self) -> Json:
+        obj = "chat.completion.chunk" if self.endpoint == "chat" else "text_completion"
+        return {"id": self.id, "object": obj, "created": self.created, "model": self.model,
+                "choices": [], "usage": self.usage().as_openai()}
+
+
+class Provider(ABC):
+    """A provider's four pure functions (see the module docstring)."""
+
+    name: str = ""
+    #: a local provider (mock/) answers in-process: see ``answer`` / ``stream_chunks``
+    local: bool = False
+
+    @abstractmethod
+    def build_request(self, dep: Deployment, endpoint: Endpoint, body: Mapping[str, Any],
+                      stream: bool) -> UpstreamRequest: ...
+
+    @abstractmethod
+    def parse_response(self, dep: Deployment, endpoint: Endpoint, body: Mapping[str, Any],
+                       payload: bytes) -> Completion: ...
+
+    @abstractmethod
+    def stream_translator(self, dep: Deployment, endpoint: Endpoint,
+                          body: Mapping[str, Any]) -> StreamTranslator: ...
+
+    def error_message(self, status: int, payload: bytes) -> str:
+        """The upstream's error text (first 500 chars), from the common error shapes."""
+        return extract_error_message(status, payload)
+
+    def supports(self, endpoint: Endpoint) -> bool:
+        return True
+
+
+# ---------------------------------------------------------------- shared pure helpers
+
+_SECRETISH = re.compile(r"(sk|pk|rk|hf|key)[-_][A-Za-z0-9_\-*]{6,}", re.IGNORECASE)
+
+
+def extract_error_message(status: int, payload: bytes) -> str:
+    """Find the message in OpenAI / Anthropic / Ollama / TGI error bodies."""
+    message = ""
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            message = str(err.get("message") or "")
+        elif isinstance(err, str):
+            message = err
+        elif isinstance(data.get("message"), str):
+            message = data["message"]
+        elif isinstance(data.get("detail"), str):
+            message = data["detail"]
+    if not message:
+        message = f"upstream answered HTTP {status}"
+    return _SECRETISH.sub("[redacted]", message)[:500]
+
+
+def new_id(endpoint: Endpoint) -> str:
+    prefix = {"chat": "chatcmpl-", "completions": "cmpl-", "embeddings": "embd-"}[endpoint]
+    return prefix + uuid.uuid4().hex[:24]
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: about four characters per token."""
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def prompt_text(endpoint: Endpoint, body: Mapping[str, Any]) -> str:
+    """All text the prompt carries (message contents, prompt, input)."""
+    if endpoint == "chat":
+        parts: list[str] = []
+        for message in body.get("messages") or ():
+            if isinstance(message, Mapping):
+                parts.append(content_text(message.get("content")))
+        return "\n".join(parts)
+    value = body.get("prompt" if endpoint == "completions" else "input")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(v for v in value if isinstance(v, str))
+    return ""
+
+
+def content_text(content: Any) -> str:
+    """Text of an OpenAI message ``content``: a string, or a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content
+                       if isinstance(p, Mapping) and isinstance(p.get("text"), str))
+    return ""
+
+
+def estimate_prompt_tokens(endpoint: Endpoint, body: Mapping[str, Any]) -> int:
+    extra = 4 * len(body.get("messages") or ()) if endpoint == "chat" else 0
+    return estimate_tokens(prompt_text(endpoint, body)) + extra
+
+
+def openai_usage(data: Any, endpoint: Endpoint, body: Mapping[str, Any],
+                 text: str = "") -> Usage:
+    """Usage from an OpenAI-shaped ``usage`` object, estimated when absent."""
+    if isinstance(data, Mapping):
+        prompt = data.get("prompt_tokens")
+        completion = data.get("completion_tokens", 0 if endpoint == "embeddings" else None)
+        if _is_count(prompt) and _is_count(completion):
+            return Usage(prompt, completion)
+    return Usage(estimate_prompt_tokens(endpoint, body), estimate_tokens(text), estimated=True)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj)
+
+
+def loads_object(payload: bytes) -> Json:
+    """Parse an upstream JSON object or raise :class:`BadUpstreamResponse`."""
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise BadUpstreamResponse("upstream sent a body that is not JSON") from None
+    if not isinstance(data, dict):
+        raise BadUpstreamResponse("upstream sent JSON that is not an object")
+    return data
