@@ -1,0 +1,230 @@
+"""The store contract: what gwd keeps on disk, behind one interface with two backends.
+
+Records are frozen dataclasses; money is :class:`~decimal.Decimal` (12 places);
+times are timezone-aware UTC datetimes. Keys are identified by the SHA-256 hex
+of the raw key (``token_hash``) — the raw key never reaches a store.
+
+Backends (``sqlite.py``, ``postgres.py``) each own their SQL, always with bound
+parameters, and an ordered list of named migrations applied by ``open()``.
+Every method is a coroutine; backends raise :class:`StoreUnavailable` when the
+database cannot be reached, so gwd can answer 503 (fail closed).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+KeyChangeCallback = Callable[[str], Awaitable[None] | None]
+
+
+#: the value ``listen`` callbacks receive when notifications may have been missed
+#: (the listening connection dropped and came back): drop the whole key cache.
+DROP_ALL = "*"
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or refused the operation for a transient reason."""
+
+
+class KeyExists(ValueError):
+    """``insert_key`` was given a ``token_hash`` that is already stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """One virtual key, as stored (never the raw key)."""
+
+    token_hash: str
+    key_name: str                         # "sk-...abcd": safe to display
+    created_at: datetime
+    expires: datetime | None = None       # None = never
+    models: tuple[str, ...] = ()          # () = every model group
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    key_alias: str | None = None
+    max_budget: Decimal | None = None
+    spend: Decimal = Decimal(0)
+    requests: int = 0
+    reserved: Decimal = Decimal(0)        # sum of open budget reservations
+    updated_at: datetime | None = None
+
+
+#: fields of a KeyRecord that ``update_key`` may change
+UPDATABLE = ("expires", "models", "aliases", "config", "metadata", "key_alias", "max_budget")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One request in the spend ledger. ``request_id`` is unique: a replay is a no-op."""
+
+    request_id: str
+    time: datetime
+    key_hash: str | None           # None for calls made with the master key
+    key_alias: str | None
+    endpoint: str                  # chat | completions | embeddings
+    requested_model: str           # what the client asked for (before aliases)
+    model_group: str
+    deployment: str                # Deployment.id ("" if none was reached)
+    provider: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: Decimal | None           # None = no known price (tokens still recorded)
+    latency_ms: int
+    status: str                    # success | error | client_closed
+    stream: bool = False
+    usage_estimated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpend:
+    token_hash: str
+    key_name: str
+    key_alias: str | None
+    spend: Decimal
+    requests: int
+    max_budget: Decimal | None
+    expires: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpend:
+    model_group: str
+    deployment: str
+    provider: str
+    spend: Decimal
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class DaySpend:
+    day: str                       # YYYY-MM-DD (UTC)
+    spend: Decimal
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Store(ABC):
+    """The interface both backends implement (see tests/store for the contract suite)."""
+
+    backend: str = ""
+
+    # lifecycle ---------------------------------------------------------------
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and apply pending migrations (idempotent, safe with replicas racing)."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Return if the database answers; raise StoreUnavailable otherwise."""
+
+    # keys --------------------------------------------------------------------
+    @abstractmethod
+    async def insert_key(self, record: KeyRecord) -> None:
+        """Store a new key (spend/requests/reserved start at zero).
+
+        Raises :class:`KeyExists` if the hash is already stored and ``ValueError``
+        for a naive datetime, a negative budget or a field that is not JSON."""
+
+    @abstractmethod
+    async def get_key(self, token_hash: str) -> KeyRecord | None: ...
+
+    @abstractmethod
+    async def update_key(self, token_hash: str, changes: Mapping[str, Any]) -> KeyRecord | None:
+        """Change the UPDATABLE fields given; returns the new record, None if no such key.
+
+        Notifies other replicas (PostgreSQL NOTIFY) in the same transaction.
+        Raises ``ValueError`` for a field outside UPDATABLE or a bad value."""
+
+    @abstractmethod
+    async def delete_keys(self, token_hashes: Sequence[str]) -> list[str]:
+        """Delete keys (their ledger rows stay); returns the hashes that existed.
+        Notifies other replicas."""
+
+    @abstractmethod
+    async def list_keys(self, limit: int = 100, offset: int = 0) -> list[KeyRecord]:
+        """Keys newest first."""
+
+    # spend -------------------------------------------------------------------
+    @abstractmethod
+    async def record(self, rows: Sequence[LedgerRow],
+                     settle: Mapping[str, str] | None = None) -> int:
+        """Append ledger rows and add their cost/count to their keys, in ONE transaction.
+
+        A row whose ``request_id`` is already in the ledger is skipped (and does not
+        count twice). ``settle`` maps request_id -> key_hash of budget reservations
+        to close in the same transaction (a reservation with no ledger row — a
+        refused or failed call — is closed too). Returns the number of rows added.
+        """
+
+    @abstractmethod
+    async def reserve(self, token_hash: str, request_id: str, amount: Decimal,
+                      budget: Decimal, partial: bool = False) -> Decimal | None:
+        """Reserve ``amount`` of the key's budget atomically (across replicas).
+
+        Admitted if ``spend + open reservations + amount <= budget``. With
+        ``partial=True`` (calls without max_tokens) reserve ``min(amount,
+        remaining)`` while anything remains. Returns the amount reserved, or None
+        when refused (also for an unknown key). Calling again with the same
+        ``request_id`` returns the open reservation's amount without reserving
+        twice. Reservations older than ``expire_reservations``'s age are dropped
+        (a crashed replica's)."""
+
+    @abstractmethod
+    async def release(self, request_ids: Sequence[str]) -> None:
+        """Close reservations whose calls never reached a ledger row."""
+
+    @abstractmethod
+    async def expire_reservations(self, older_than: datetime) -> int:
+        """Drop reservations created before ``older_than``; returns how many."""
+
+    # reports -----------------------------------------------------------------
+    @abstractmethod
+    async def spend_by_key(self) -> list[KeySpend]:
+        """Every key (also those with no spend), highest spend first."""
+
+    @abstractmethod
+    async def spend_by_model(self, since: datetime | None = None,
+                             until: datetime | None = None) -> list[ModelSpend]:
+        """Per (model_group, deployment, provider), from the ledger, highest spend first."""
+
+    @abstractmethod
+    async def spend_by_day(self, since: datetime | None = None, until: datetime | None = None,
+                           token_hash: str | None = None) -> list[DaySpend]:
+        """Per UTC day from the ledger, oldest first."""
+
+    @abstractmethod
+    async def spend_logs(self, token_hash: str | None = None, since: datetime | None = None,
+                         until: datetime | None = None, limit: int = 100,
+                         offset: int = 0) -> list[LedgerRow]:
+        """Ledger rows, newest first, ``since <= time < until``."""
+
+    # replicas ----------------------------------------------------------------
+    async def listen(self, callback: KeyChangeCallback) -> None:
+        """Call ``callback(token_hash)`` whenever another process changes or deletes a
+        key. PostgreSQL: LISTEN/NOTIFY. Default: nothing (single process).
+
+        The callback may be a plain function or a coroutine function, and may also
+        be called for changes this process made itself (harmless: the entry is just
+        dropped). ``callback(DROP_ALL)`` (``"*"``) means notifications may have been
+        missed — the listening connection dropped and has just come back — so the
+        whole key cache must be dropped. While the connection is down ``listening``
+        is False and the backend reconnects in the background with backoff.
+        ``listen`` returns after the first connection attempt, whatever its outcome;
+        it is called at most once per store."""
+
+    @property
+    def listening(self) -> bool:
+        """True while change notifications are known to arrive (caches may trust longer)."""
+        return False

@@ -1,0 +1,98 @@
+"""The PostgreSQL schema: an ordered list of named migrations and the code that applies them.
+
+Money is ``NUMERIC(30,12)`` (exact, 18 integer digits), times ``timestamptz``,
+JSON fields ``jsonb``. ``migrate`` runs in one transaction that first takes a
+transaction-scoped advisory lock, so replicas starting together apply each
+migration exactly once: the others wait, then find nothing left to do.
+Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import asyncpg
+
+#: pg_advisory_xact_lock key guarding migrations ("gw_migra" in ASCII)
+MIGRATION_LOCK = 0x67775F6D69677261
+
+
+class Migration(NamedTuple):
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("0001_keys", (
+        """CREATE TABLE gw_keys (
+            token_hash  text PRIMARY KEY,
+            key_name    text NOT NULL,
+            key_alias   text,
+            models      jsonb NOT NULL DEFAULT '[]'::jsonb,
+            aliases     jsonb NOT NULL DEFAULT '{}'::jsonb,
+            config      jsonb NOT NULL DEFAULT '{}'::jsonb,
+            metadata    jsonb NOT NULL DEFAULT '{}'::jsonb,
+            max_budget  numeric(30, 12),
+            spend       numeric(30, 12) NOT NULL DEFAULT 0,
+            requests    bigint NOT NULL DEFAULT 0,
+            expires     timestamptz,
+            created_at  timestamptz NOT NULL,
+            updated_at  timestamptz
+        )""",
+        "CREATE INDEX gw_keys_created ON gw_keys (created_at)",
+    )),
+    Migration("0002_spend_log", (
+        """CREATE TABLE gw_spend_log (
+            request_id        text PRIMARY KEY,
+            time              timestamptz NOT NULL,
+            key_hash          text,
+            key_alias         text,
+            endpoint          text NOT NULL,
+            requested_model   text NOT NULL,
+            model_group       text NOT NULL,
+            deployment        text NOT NULL,
+            provider          text NOT NULL,
+            prompt_tokens     bigint NOT NULL,
+            completion_tokens bigint NOT NULL,
+            cost              numeric(30, 12),
+            latency_ms        bigint NOT NULL,
+            status            text NOT NULL,
+            stream            boolean NOT NULL,
+            usage_estimated   boolean NOT NULL
+        )""",
+        "CREATE INDEX gw_spend_log_key_time ON gw_spend_log (key_hash, time)",
+        "CREATE INDEX gw_spend_log_time ON gw_spend_log (time)",
+    )),
+    Migration("0003_reservations", (
+        """CREATE TABLE gw_reservations (
+            request_id  text PRIMARY KEY,
+            token_hash  text NOT NULL,
+            amount      numeric(30, 12) NOT NULL,
+            created_at  timestamptz NOT NULL
+        )""",
+        "CREATE INDEX gw_reservations_key ON gw_reservations (token_hash)",
+        "CREATE INDEX gw_reservations_created ON gw_reservations (created_at)",
+    )),
+)
+
+_CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS gw_migrations (
+    name        text PRIMARY KEY,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply pending migrations under the advisory lock; returns the names applied."""
+    applied: list[str] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute(_CREATE_MIGRATIONS)
+        done = {row[0] for row in await conn.fetch("SELECT name FROM gw_migrations")}
+        for migration in MIGRATIONS:
+            if migration.name in done:
+                continue
+            for statement in migration.statements:
+                await conn.execute(statement)
+            await conn.execute("INSERT INTO gw_migrations (name) VALUES ($1)", migration.name)
+            applied.append(migration.name)
+    return applied

@@ -1,0 +1,338 @@
+"""The PostgreSQL backend: an asyncpg pool shared by any number of gwd replicas.
+
+Money is ``NUMERIC(30,12)``, times ``timestamptz``, JSON ``jsonb`` (decoded
+with orjson by a per-connection codec). Concurrency across replicas:
+
+- ``record`` inserts a batch through ``unnest`` with ``ON CONFLICT DO NOTHING
+  RETURNING`` and adds only what was inserted to each key, after locking the
+  keys in one fixed order (so concurrent batches never deadlock each other).
+- ``reserve`` locks the key row (``FOR UPDATE``), then sums its open
+  reservations in a later statement (a fresh snapshot, so nothing committed
+  while it waited is missed) and inserts the reservation only if it fits.
+- ``update_key`` / ``delete_keys`` (and ``insert_key``) ``pg_notify`` the
+  key's hash in the same transaction; :mod:`.pg_listen` delivers it.
+
+A deadlock or serialisation failure (possible only between unusual mixes, such
+as the same request_id replayed concurrently) is retried a few times. Every
+other database or connection error becomes :class:`StoreUnavailable` (a data
+error, such as a number out of range, becomes ``ValueError``): no raw asyncpg
+exception leaves this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import asyncpg
+
+from ..money import quantize
+from . import _common as c
+from . import pg_sql as q
+from .base import (
+    DaySpend,
+    KeyChangeCallback,
+    KeyExists,
+    KeyRecord,
+    KeySpend,
+    LedgerRow,
+    ModelSpend,
+    Store,
+    StoreUnavailable,
+)
+from .pg_listen import KeyChangeListener
+from .pg_schema import migrate
+
+T = TypeVar("T")
+_RETRIES = 5
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+           OSError, TimeoutError)
+
+
+def _usd(value: Decimal | None) -> Decimal | None:
+    return None if value is None else quantize(value)
+
+
+def _key(row: asyncpg.Record) -> KeyRecord:
+    return KeyRecord(
+        token_hash=row["token_hash"], key_name=row["key_name"], key_alias=row["key_alias"],
+        models=tuple(row["models"]), aliases=row["aliases"], config=row["config"],
+        metadata=row["metadata"], max_budget=_usd(row["max_budget"]),
+        spend=quantize(row["spend"]), requests=row["requests"],
+        reserved=quantize(row["reserved"]), expires=row["expires"],
+        created_at=row["created_at"], updated_at=row["updated_at"],
+    )
+
+
+def _ledger(row: asyncpg.Record) -> LedgerRow:
+    return LedgerRow(**{**dict(row.items()), "cost": _usd(row["cost"])})
+
+
+def _key_args(fields: Mapping[str, Any]) -> tuple[Any, ...]:
+    """expires, models, aliases, config, metadata, key_alias, max_budget as bound."""
+    return (fields["expires"], list(fields["models"]), fields["aliases"], fields["config"],
+            fields["metadata"], fields["key_alias"], fields["max_budget"])
+
+
+def _ledger_arrays(rows: Sequence[LedgerRow]) -> list[list[Any]]:
+    return [
+        [r.request_id for r in rows], [r.time for r in rows], [r.key_hash for r in rows],
+        [r.key_alias for r in rows], [r.endpoint for r in rows],
+        [r.requested_model for r in rows], [r.model_group for r in rows],
+        [r.deployment for r in rows], [r.provider for r in rows],
+        [int(r.prompt_tokens) for r in rows], [int(r.completion_tokens) for r in rows],
+        [None if r.cost is None else quantize(r.cost) for r in rows],
+        [int(r.latency_ms) for r in rows], [r.status for r in rows],
+        [bool(r.stream) for r in rows], [bool(r.usage_estimated) for r in rows],
+    ]
+
+
+def _range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    return (c.TIME_MIN if since is None else c.aware(since, "since"),
+            c.TIME_MAX if until is None else c.aware(until, "until"))
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=c.dumps, decoder=c.loads, schema="pg_catalog")
+
+
+def _unavailable(exc: BaseException) -> Exception:
+    if isinstance(exc, asyncpg.DataError):
+        return ValueError(f"the database refused a value: {exc}")
+    return StoreUnavailable(f"PostgreSQL: {type(exc).__name__}: {exc}")
+
+
+class PostgresStore(Store):
+    """The store in a PostgreSQL database (see the module docstring)."""
+
+    backend = "postgresql"
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10,
+                 connect_timeout: float = 5.0, command_timeout: float = 15.0,
+                 acquire_timeout: float = 10.0) -> None:
+        self.url = url
+        self._pool_args = {"min_size": min_size, "max_size": max_size,
+                           "timeout": connect_timeout, "command_timeout": command_timeout}
+        self._connect_timeout = connect_timeout
+        self._acquire_timeout = acquire_timeout
+        self._pool: asyncpg.Pool | None = None
+        self._listener: KeyChangeListener | None = None
+
+    # plumbing ----------------------------------------------------------------
+    async def _run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *,
+                   transaction: bool = True) -> T:
+        """Run ``fn`` on a pooled connection (in a transaction), retrying deadlocks."""
+        for attempt in range(_RETRIES):
+            pool = self._pool
+            if pool is None:
+                raise StoreUnavailable("the PostgreSQL store is not open")
+            try:
+                async with pool.acquire(timeout=self._acquire_timeout) as conn:
+                    if not transaction:
+                        return await fn(conn)
+                    async with conn.transaction():
+                        return await fn(conn)
+            except _RETRYABLE as exc:
+                if attempt + 1 == _RETRIES:
+                    raise StoreUnavailable(f"PostgreSQL: gave up after {_RETRIES} tries: "
+                                           f"{exc}") from exc
+                await asyncio.sleep(random.uniform(0.001, 0.02) * (attempt + 1))
+            except _ERRORS as exc:
+                raise _unavailable(exc) from exc
+        raise AssertionError("unreachable")
+
+    # lifecycle ---------------------------------------------------------------
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            pool = await asyncpg.create_pool(self.url, init=_init_connection, **self._pool_args)
+        except _ERRORS as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        try:
+            async with pool.acquire(timeout=self._acquire_timeout) as conn:
+                await migrate(conn)
+        except BaseException as exc:
+            pool.terminate()
+            if isinstance(exc, _ERRORS):
+                raise _unavailable(exc) from exc
+            raise
+        self._pool = pool
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.stop()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), 10.0)
+            except (*_ERRORS, TimeoutError):
+                pool.terminate()
+
+    async def ping(self) -> None:
+        await self._run(lambda conn: conn.fetchval("SELECT 1"), transaction=False)
+
+    # keys --------------------------------------------------------------------
+    async def insert_key(self, record: KeyRecord) -> None:
+        f = c.normalise_key(record)
+
+        async def tx(conn: asyncpg.Connection) -> None:
+            try:
+                await conn.execute(q.INSERT_KEY, f["token_hash"], f["key_name"], *_key_args(f),
+                                   f["created_at"], f["updated_at"])
+            except asyncpg.UniqueViolationError:
+                raise KeyExists("a key with this hash already exists") from None
+            await conn.execute(q.NOTIFY, q.CHANNEL, [f["token_hash"]])
+
+        await self._run(tx)
+
+    async def get_key(self, token_hash: str) -> KeyRecord | None:
+        row = await self._run(lambda conn: conn.fetchrow(q.SELECT_KEY, token_hash),
+                              transaction=False)
+        return None if row is None else _key(row)
+
+    async def update_key(self, token_hash: str, changes: Mapping[str, Any]) -> KeyRecord | None:
+        clean = c.normalise_changes(changes)
+
+        async def tx(conn: asyncpg.Connection) -> KeyRecord | None:
+            row = await conn.fetchrow(q.LOCK_KEY, token_hash)
+            if row is None:
+                return None
+            merged = c.merge(_key(row), clean)
+            await conn.execute(q.UPDATE_KEY, *_key_args(merged), datetime.now(UTC), token_hash)
+            await conn.execute(q.NOTIFY, q.CHANNEL, [token_hash])
+            return _key(await conn.fetchrow(q.SELECT_KEY, token_hash))
+
+        return await self._run(tx)
+
+    async def delete_keys(self, token_hashes: Sequence[str]) -> list[str]:
+        wanted = list(dict.fromkeys(token_hashes))
+
+        async def tx(conn: asyncpg.Connection) -> list[str]:
+            gone = {row[0] for row in await conn.fetch(q.DELETE_KEYS, wanted)}
+            deleted = [h for h in wanted if h in gone]
+            if deleted:
+                await conn.execute(q.NOTIFY, q.CHANNEL, deleted)
+            return deleted
+
+        return await self._run(tx) if wanted else []
+
+    async def list_keys(self, limit: int = 100, offset: int = 0) -> list[KeyRecord]:
+        c.check_page(limit, offset)
+        rows = await self._run(lambda conn: conn.fetch(q.LIST_KEYS, limit, offset),
+                               transaction=False)
+        return [_key(row) for row in rows]
+
+    # spend -------------------------------------------------------------------
+    async def record(self, rows: Sequence[LedgerRow],
+                     settle: Mapping[str, str] | None = None) -> int:
+        unique = c.check_rows(rows)
+        arrays = _ledger_arrays(unique)
+        settled = sorted(settle or {})
+        if not unique and not settled:
+            return 0
+
+        async def tx(conn: asyncpg.Connection) -> int:
+            added = 0
+            if unique:
+                sums = await conn.fetch(q.INSERT_LEDGER, *arrays)
+                added = sum(row["n"] for row in sums)
+                keyed = [row for row in sums if row["key_hash"] is not None]
+                if keyed:
+                    hashes = [row["key_hash"] for row in keyed]
+                    await conn.execute(q.LOCK_KEYS, hashes)
+                    await conn.execute(q.ADD_SPEND, hashes, [row["spend"] for row in keyed],
+                                       [row["n"] for row in keyed])
+            if settled:
+                await conn.execute(q.DELETE_RESERVATIONS, settled)
+            return added
+
+        return await self._run(tx)
+
+    async def reserve(self, token_hash: str, request_id: str, amount: Decimal,
+                      budget: Decimal, partial: bool = False) -> Decimal | None:
+        amount = c.check_amount(amount)
+        limit = quantize(budget)
+
+        async def tx(conn: asyncpg.Connection) -> Decimal | None:
+            spend = await conn.fetchval(q.LOCK_SPEND, token_hash)
+            if spend is None:
+                return None
+            prior_key, prior_amount, reserved = await conn.fetchrow(
+                q.OPEN_RESERVATIONS, token_hash, request_id)
+            if prior_key is not None:  # a retried reserve() is a no-op
+                return quantize(prior_amount) if prior_key == token_hash else None
+            take = c.reserve_amount(limit - spend - reserved, amount, partial)
+            if take is None:
+                return None
+            taken = await conn.fetchval(q.INSERT_RESERVATION, request_id, token_hash, take,
+                                        datetime.now(UTC))
+            return _usd(taken)
+
+        return await self._run(tx)
+
+    async def release(self, request_ids: Sequence[str]) -> None:
+        ids = sorted(set(request_ids))
+        if ids:
+            await self._run(lambda conn: conn.execute(q.DELETE_RESERVATIONS, ids))
+
+    async def expire_reservations(self, older_than: datetime) -> int:
+        cutoff = c.aware(older_than, "older_than")
+        status = await self._run(lambda conn: conn.execute(q.EXPIRE_RESERVATIONS, cutoff))
+        return int(status.rsplit(" ", 1)[-1])
+
+    # reports -----------------------------------------------------------------
+    async def spend_by_key(self) -> list[KeySpend]:
+        rows = await self._run(lambda conn: conn.fetch(q.SPEND_BY_KEY), transaction=False)
+        return [KeySpend(token_hash=r["token_hash"], key_name=r["key_name"],
+                         key_alias=r["key_alias"], spend=quantize(r["spend"]),
+                         requests=r["requests"], max_budget=_usd(r["max_budget"]),
+                         expires=r["expires"]) for r in rows]
+
+    async def spend_by_model(self, since: datetime | None = None,
+                             until: datetime | None = None) -> list[ModelSpend]:
+        bounds = _range(since, until)
+        rows = await self._run(lambda conn: conn.fetch(q.SPEND_BY_MODEL, *bounds),
+                               transaction=False)
+        return [ModelSpend(model_group=r[0], deployment=r[1], provider=r[2],
+                           spend=quantize(r[3]), requests=r[4], prompt_tokens=r[5],
+                           completion_tokens=r[6]) for r in rows]
+
+    async def spend_by_day(self, since: datetime | None = None, until: datetime | None = None,
+                           token_hash: str | None = None) -> list[DaySpend]:
+        bounds = _range(since, until)
+        sql, args = ((q.SPEND_BY_DAY, bounds) if token_hash is None
+                     else (q.SPEND_BY_DAY_FOR_KEY, (*bounds, token_hash)))
+        rows = await self._run(lambda conn: conn.fetch(sql, *args), transaction=False)
+        return [DaySpend(day=r[0], spend=quantize(r[1]), requests=r[2], prompt_tokens=r[3],
+                         completion_tokens=r[4]) for r in rows]
+
+    async def spend_logs(self, token_hash: str | None = None, since: datetime | None = None,
+                         until: datetime | None = None, limit: int = 100,
+                         offset: int = 0) -> list[LedgerRow]:
+        c.check_page(limit, offset)
+        bounds = _range(since, until)
+        sql, args = ((q.SPEND_LOGS, (*bounds, limit, offset)) if token_hash is None
+                     else (q.SPEND_LOGS_FOR_KEY, (*bounds, limit, offset, token_hash)))
+        rows = await self._run(lambda conn: conn.fetch(sql, *args), transaction=False)
+        return [_ledger(row) for row in rows]
+
+    # replicas ----------------------------------------------------------------
+    async def listen(self, callback: KeyChangeCallback) -> None:
+        if self._pool is None:
+            raise StoreUnavailable("the PostgreSQL store is not open")
+        if self._listener is not None:
+            raise RuntimeError("listen() was already called on this store")
+        self._listener = KeyChangeListener(self.url, callback,
+                                           connect_timeout=self._connect_timeout)
+        await self._listener.start()
+
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None and self._listener.listening

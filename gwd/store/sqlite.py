@@ -1,0 +1,360 @@
+"""The embedded SQLite backend: stdlib ``sqlite3`` on ONE dedicated thread.
+
+Every call runs on a single-worker executor that owns the only connection, so
+the event loop never blocks and calls from one process never contend with each
+other. Several gwd processes may share one file: the database is in WAL mode
+(readers never block the writer), every write is a ``BEGIN IMMEDIATE``
+transaction (the write lock is taken up front, so no transaction fails half-way
+on a lock upgrade), and ``busy_timeout`` (5 s by default) makes a writer wait
+for another process's transaction instead of failing.
+
+``synchronous=NORMAL`` is the default: in WAL mode it never corrupts the file
+and loses nothing when a process crashes (even ``kill -9``); only a power cut
+or kernel crash may roll back the last commits since the previous checkpoint.
+``FULL`` would add an fsync to every commit, i.e. to every budget reservation
+on the request path, for protection the in-memory spend buffer does not have
+anyway. Pass ``synchronous="FULL"`` to choose it.
+
+Storage: money as INTEGER pico-dollars, times as INTEGER microseconds since
+the epoch (UTC), JSON as text (``sqlite_schema``: tables and migrations;
+``sqlite_sql``: statements; ``sqlite_rows``: row codecs). One caveat of INTEGER
+money: a single key's spend is capped at about 9.2 million USD (int64
+pico-dollars); past it the write fails loudly rather than losing exactness.
+The file is created with mode 0600 (the WAL and shared-memory files inherit
+it) and its directory with 0700 if missing. Errors meaning "cannot reach or
+write the database" become :class:`StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from ..money import from_units, quantize, to_units
+from . import _common as c
+from . import sqlite_rows as r
+from . import sqlite_sql as q
+from .base import (
+    DaySpend,
+    KeyExists,
+    KeyRecord,
+    KeySpend,
+    LedgerRow,
+    ModelSpend,
+    Store,
+    StoreUnavailable,
+)
+from .sqlite_schema import migrate
+
+T = TypeVar("T")
+log = logging.getLogger("gwd.store")
+
+#: primary result codes meaning the database cannot be reached or written
+_UNAVAILABLE = {
+    5,   # SQLITE_BUSY: locked beyond busy_timeout
+    6,   # SQLITE_LOCKED
+    7,   # SQLITE_NOMEM
+    8,   # SQLITE_READONLY
+    10,  # SQLITE_IOERR
+    11,  # SQLITE_CORRUPT
+    13,  # SQLITE_FULL
+    14,  # SQLITE_CANTOPEN
+    15,  # SQLITE_PROTOCOL
+    26,  # SQLITE_NOTADB
+}
+_SQLITE_CONSTRAINT_PRIMARYKEY = 1555
+_SYNCHRONOUS = {"NORMAL": "PRAGMA synchronous = NORMAL", "FULL": "PRAGMA synchronous = FULL"}
+
+
+def _unavailable(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _UNAVAILABLE
+    return isinstance(exc, sqlite3.OperationalError)
+
+
+class SQLiteStore(Store):
+    """The store in one SQLite file (see the module docstring)."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 5000,
+                 synchronous: str = "NORMAL") -> None:
+        if synchronous not in _SYNCHRONOUS:
+            raise ValueError("synchronous must be NORMAL or FULL")
+        self.path = os.fspath(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self.synchronous = synchronous
+        self._synchronous_pragma = _SYNCHRONOUS[synchronous]
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    # plumbing ----------------------------------------------------------------
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        executor = self._executor
+        if executor is None:
+            raise StoreUnavailable("the SQLite store is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                executor, functools.partial(fn, *args))
+        except sqlite3.IntegrityError as exc:  # a CHECK: int64 money overflowed
+            raise ValueError(f"the SQLite store refused a value: {exc}") from exc
+        except sqlite3.Error as exc:
+            if _unavailable(exc):
+                raise StoreUnavailable(f"SQLite database {self.path!r}: {exc}") from exc
+            raise
+        except OverflowError:
+            raise ValueError("an amount is too large for SQLite's 64-bit integers") from None
+        except OSError as exc:
+            raise StoreUnavailable(f"SQLite database {self.path!r}: {exc}") from exc
+        except RuntimeError as exc:  # executor shut down by a concurrent close()
+            raise StoreUnavailable("the SQLite store is closed") from exc
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreUnavailable("the SQLite store is not open")
+        return self._conn
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one BEGIN IMMEDIATE transaction (on the store's thread)."""
+        conn = self._db()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    # lifecycle ---------------------------------------------------------------
+    def _open_sync(self) -> None:
+        if self.path != ":memory:":
+            parent = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(parent, mode=0o700, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+            os.close(fd)
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000,
+                               isolation_level=None)
+        try:
+            self._enable_wal(conn)
+            conn.execute(self._synchronous_pragma)
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL. Switching answers "locked" at once, without waiting for
+        busy_timeout, while another process opens the same new file: retry."""
+        if self.path == ":memory:":
+            return
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        mode: object = "unknown"
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() == "wal":
+                    return
+            except sqlite3.OperationalError as exc:
+                if not _unavailable(exc) or time.monotonic() > deadline:
+                    raise
+            if time.monotonic() > deadline:
+                log.warning("SQLite database %r stays in %s journal mode (no WAL): "
+                            "concurrent readers will wait for writers", self.path, mode)
+                return
+            time.sleep(0.005)
+
+    def _close_sync(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    async def open(self) -> None:
+        if self._executor is not None:
+            return
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gw-sqlite")
+        self._executor = executor
+        try:
+            await self._call(self._open_sync)
+        except BaseException:
+            self._executor = None
+            executor.shutdown(wait=True)
+            raise
+
+    async def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, self._close_sync)
+        finally:
+            executor.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        await self._call(lambda: self._db().execute("SELECT 1").fetchone())
+
+    # keys --------------------------------------------------------------------
+    async def insert_key(self, record: KeyRecord) -> None:
+        fields = c.normalise_key(record)
+        updated = fields["updated_at"]
+        params = (fields["token_hash"], fields["key_name"], *r.key_params(fields),
+                  c.to_us(fields["created_at"]), None if updated is None else c.to_us(updated))
+
+        def run() -> None:
+            try:
+                self._write(lambda conn: conn.execute(q.INSERT_KEY, params))
+            except sqlite3.IntegrityError as exc:
+                if getattr(exc, "sqlite_errorcode", None) == _SQLITE_CONSTRAINT_PRIMARYKEY:
+                    raise KeyExists("a key with this hash already exists") from None
+                raise
+
+        await self._call(run)
+
+    async def get_key(self, token_hash: str) -> KeyRecord | None:
+        def run() -> KeyRecord | None:
+            row = self._db().execute(q.SELECT_KEY, (token_hash,)).fetchone()
+            return None if row is None else r.key_record(row)
+
+        return await self._call(run)
+
+    async def update_key(self, token_hash: str, changes: Mapping[str, Any]) -> KeyRecord | None:
+        clean = c.normalise_changes(changes)
+
+        def tx(conn: sqlite3.Connection) -> KeyRecord | None:
+            row = conn.execute(q.SELECT_KEY, (token_hash,)).fetchone()
+            if row is None:
+                return None
+            merged = c.merge(r.key_record(row), clean)
+            conn.execute(q.UPDATE_KEY, (*r.key_params(merged), r.now_us(), token_hash))
+            return r.key_record(conn.execute(q.SELECT_KEY, (token_hash,)).fetchone())
+
+        return await self._call(self._write, tx)
+
+    async def delete_keys(self, token_hashes: Sequence[str]) -> list[str]:
+        wanted = list(dict.fromkeys(token_hashes))
+
+        def tx(conn: sqlite3.Connection) -> list[str]:
+            return [h for h in wanted if conn.execute(q.DELETE_KEY, (h,)).rowcount > 0]
+
+        return await self._call(self._write, tx) if wanted else []
+
+    async def list_keys(self, limit: int = 100, offset: int = 0) -> list[KeyRecord]:
+        c.check_page(limit, offset)
+        return await self._call(lambda: [
+            r.key_record(row) for row in self._db().execute(q.LIST_KEYS, (limit, offset))])
+
+    # spend -------------------------------------------------------------------
+    async def record(self, rows: Sequence[LedgerRow],
+                     settle: Mapping[str, str] | None = None) -> int:
+        unique = c.check_rows(rows)
+        params = [r.ledger_params(row) for row in unique]
+        settled = [(request_id,) for request_id in sorted(settle or {})]
+        if not params and not settled:
+            return 0
+
+        def tx(conn: sqlite3.Connection) -> int:
+            inserted = [row for row, p in zip(unique, params, strict=True)
+                        if conn.execute(q.INSERT_LEDGER, p).rowcount == 1]
+            conn.executemany(q.ADD_SPEND, [
+                (to_units(d.spend), d.requests, key_hash)
+                for key_hash, d in c.per_key(inserted).items()])
+            conn.executemany(q.DELETE_RESERVATION, settled)
+            return len(inserted)
+
+        return await self._call(self._write, tx)
+
+    async def reserve(self, token_hash: str, request_id: str, amount: Decimal,
+                      budget: Decimal, partial: bool = False) -> Decimal | None:
+        amount = c.check_amount(amount)
+        limit = quantize(budget)
+
+        def tx(conn: sqlite3.Connection) -> Decimal | None:
+            existing = conn.execute(q.SELECT_RESERVATION, (request_id,)).fetchone()
+            if existing is not None:  # a retried reserve() is a no-op
+                return from_units(existing[1]) if existing[0] == token_hash else None
+            key = conn.execute(q.SELECT_SPEND, (token_hash,)).fetchone()
+            if key is None:
+                return None
+            (reserved,) = conn.execute(q.SUM_RESERVED, (token_hash,)).fetchone()
+            remaining = limit - from_units(key[0]) - from_units(reserved)
+            take = c.reserve_amount(remaining, amount, partial)
+            if take is not None:
+                conn.execute(q.INSERT_RESERVATION,
+                             (request_id, token_hash, to_units(take), r.now_us()))
+            return take
+
+        return await self._call(self._write, tx)
+
+    async def release(self, request_ids: Sequence[str]) -> None:
+        ids = [(request_id,) for request_id in sorted(set(request_ids))]
+        if ids:
+            await self._call(self._write, lambda conn: conn.executemany(
+                q.DELETE_RESERVATION, ids))
+
+    async def expire_reservations(self, older_than: datetime) -> int:
+        cutoff = c.to_us(older_than)
+        return await self._call(self._write, lambda conn: conn.execute(
+            q.EXPIRE_RESERVATIONS, (cutoff,)).rowcount)
+
+    # reports -----------------------------------------------------------------
+    async def spend_by_key(self) -> list[KeySpend]:
+        def run() -> list[KeySpend]:
+            return [KeySpend(token_hash=h, key_name=name, key_alias=alias,
+                             spend=from_units(spend), requests=requests,
+                             max_budget=None if budget is None else Decimal(budget),
+                             expires=None if expires is None else c.from_us(expires))
+                    for h, name, alias, spend, requests, budget, expires
+                    in self._db().execute(q.SPEND_BY_KEY)]
+
+        return await self._call(run)
+
+    async def spend_by_model(self, since: datetime | None = None,
+                             until: datetime | None = None) -> list[ModelSpend]:
+        bounds = r.time_range(since, until)
+
+        def run() -> list[ModelSpend]:
+            result = [ModelSpend(model_group=group, deployment=deployment, provider=provider,
+                                 spend=r.money_sum(high, low), requests=requests,
+                                 prompt_tokens=prompt, completion_tokens=completion)
+                      for group, deployment, provider, high, low, requests, prompt, completion
+                      in self._db().execute(q.SPEND_BY_MODEL, bounds)]
+            result.sort(key=lambda m: (-m.spend, m.model_group, m.deployment, m.provider))
+            return result
+
+        return await self._call(run)
+
+    async def spend_by_day(self, since: datetime | None = None, until: datetime | None = None,
+                           token_hash: str | None = None) -> list[DaySpend]:
+        bounds = r.time_range(since, until)
+        sql, args = ((q.SPEND_BY_DAY, bounds) if token_hash is None
+                     else (q.SPEND_BY_DAY_FOR_KEY, (token_hash, *bounds)))
+
+        def run() -> list[DaySpend]:
+            return [DaySpend(day=day, spend=r.money_sum(high, low), requests=requests,
+                             prompt_tokens=prompt, completion_tokens=completion)
+                    for day, high, low, requests, prompt, completion
+                    in self._db().execute(sql, args)]
+
+        return await self._call(run)
+
+    async def spend_logs(self, token_hash: str | None = None, since: datetime | None = None,
+                         until: datetime | None = None, limit: int = 100,
+                         offset: int = 0) -> list[LedgerRow]:
+        c.check_page(limit, offset)
+        bounds = r.time_range(since, until)
+        sql, args = ((q.SPEND_LOGS, (*bounds, limit, offset)) if token_hash is None
+                     else (q.SPEND_LOGS_FOR_KEY, (token_hash, *bounds, limit, offset)))
+        return await self._call(lambda: [
+            r.ledger_row(row) for row in self._db().execute(sql, args)])

@@ -1,0 +1,79 @@
+"""Row codecs of the SQLite backend: records to bound parameters and result rows back.
+
+Money goes in as INTEGER pico-dollars (``to_units``) and comes back as Decimal
+(``from_units``); times as integer microseconds since the epoch, UTC; JSON
+fields as text; ``max_budget`` as decimal text (compared only in Python).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from ..money import from_units, to_units
+from . import _common as c
+from .base import KeyRecord, LedgerRow
+from .sqlite_sql import SPLIT
+
+LOW, HIGH = -(2**62), 2**62  # the open ends of a time range, in microseconds
+
+
+def key_record(row: Sequence[Any]) -> KeyRecord:
+    (token_hash, key_name, key_alias, models, aliases, config, metadata, max_budget,
+     spend, requests, expires, created_at, updated_at, reserved) = row
+    return KeyRecord(
+        token_hash=token_hash, key_name=key_name, key_alias=key_alias,
+        models=tuple(c.loads(models)), aliases=c.loads(aliases), config=c.loads(config),
+        metadata=c.loads(metadata),
+        max_budget=None if max_budget is None else Decimal(max_budget),
+        spend=from_units(spend), requests=requests, reserved=from_units(reserved),
+        expires=None if expires is None else c.from_us(expires),
+        created_at=c.from_us(created_at),
+        updated_at=None if updated_at is None else c.from_us(updated_at),
+    )
+
+
+def ledger_row(row: Sequence[Any]) -> LedgerRow:
+    (request_id, time, key_hash, key_alias, endpoint, requested_model, model_group,
+     deployment, provider, prompt_tokens, completion_tokens, cost, latency_ms, status,
+     stream, usage_estimated) = row
+    return LedgerRow(
+        request_id=request_id, time=c.from_us(time), key_hash=key_hash, key_alias=key_alias,
+        endpoint=endpoint, requested_model=requested_model, model_group=model_group,
+        deployment=deployment, provider=provider, prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost=None if cost is None else from_units(cost), latency_ms=latency_ms,
+        status=status, stream=bool(stream), usage_estimated=bool(usage_estimated),
+    )
+
+
+def ledger_params(row: LedgerRow) -> tuple[Any, ...]:
+    return (row.request_id, c.to_us(row.time), row.key_hash, row.key_alias, row.endpoint,
+            row.requested_model, row.model_group, row.deployment, row.provider,
+            int(row.prompt_tokens), int(row.completion_tokens),
+            None if row.cost is None else to_units(row.cost), int(row.latency_ms),
+            row.status, int(bool(row.stream)), int(bool(row.usage_estimated)))
+
+
+def key_params(fields: Mapping[str, Any]) -> tuple[Any, ...]:
+    """expires, models, aliases, config, metadata, key_alias, max_budget as stored."""
+    budget = fields["max_budget"]
+    expires = fields["expires"]
+    return (None if expires is None else c.to_us(expires), c.dumps(list(fields["models"])),
+            c.dumps(fields["aliases"]), c.dumps(fields["config"]), c.dumps(fields["metadata"]),
+            fields["key_alias"], None if budget is None else str(budget))
+
+
+def time_range(since: datetime | None, until: datetime | None) -> tuple[int, int]:
+    return (LOW if since is None else c.to_us(since), HIGH if until is None else c.to_us(until))
+
+
+def money_sum(high: int | None, low: int | None) -> Decimal:
+    """Exact sum from SQL's split sums (cost / 10^6 and cost % 10^6 never overflow int64)."""
+    return from_units((high or 0) * SPLIT + (low or 0))
+
+
+def now_us() -> int:
+    return c.to_us(datetime.now(UTC))

@@ -1,0 +1,109 @@
+"""The SQLite schema: an ordered list of named migrations and the code that applies them.
+
+Types, chosen so that SQL compares and sums correctly:
+
+- money is INTEGER pico-dollars (``gwd.money.to_units``); a CHECK on ``typeof``
+  makes an int64 overflow (SQLite would silently turn it into a REAL) fail loudly
+  instead. ``max_budget`` is decimal TEXT: it is only ever compared in Python, so
+  any budget fits.
+- times are INTEGER microseconds since the Unix epoch (UTC), so ``<``/``>=`` on
+  them are instant comparisons and ``date(us / 1000000, 'unixepoch')`` is the UTC day.
+- models / aliases / config / metadata are JSON text.
+
+Migrations run in one ``BEGIN IMMEDIATE`` transaction (SQLite DDL is
+transactional), so two processes opening the same file apply each one once.
+Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+
+class Migration(NamedTuple):
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("0001_keys", (
+        """CREATE TABLE gw_keys (
+            token_hash  TEXT PRIMARY KEY,
+            key_name    TEXT NOT NULL,
+            key_alias   TEXT,
+            models      TEXT NOT NULL DEFAULT '[]',
+            aliases     TEXT NOT NULL DEFAULT '{}',
+            config      TEXT NOT NULL DEFAULT '{}',
+            metadata    TEXT NOT NULL DEFAULT '{}',
+            max_budget  TEXT,
+            spend       INTEGER NOT NULL DEFAULT 0 CHECK (typeof(spend) = 'integer'),
+            requests    INTEGER NOT NULL DEFAULT 0 CHECK (typeof(requests) = 'integer'),
+            expires     INTEGER,
+            created_at  INTEGER NOT NULL,
+            updated_at  INTEGER
+        )""",
+        "CREATE INDEX gw_keys_created ON gw_keys (created_at)",
+    )),
+    Migration("0002_spend_log", (
+        """CREATE TABLE gw_spend_log (
+            request_id        TEXT PRIMARY KEY,
+            time              INTEGER NOT NULL,
+            key_hash          TEXT,
+            key_alias         TEXT,
+            endpoint          TEXT NOT NULL,
+            requested_model   TEXT NOT NULL,
+            model_group       TEXT NOT NULL,
+            deployment        TEXT NOT NULL,
+            provider          TEXT NOT NULL,
+            prompt_tokens     INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            cost              INTEGER CHECK (cost IS NULL OR typeof(cost) = 'integer'),
+            latency_ms        INTEGER NOT NULL,
+            status            TEXT NOT NULL,
+            stream            INTEGER NOT NULL,
+            usage_estimated   INTEGER NOT NULL
+        )""",
+        "CREATE INDEX gw_spend_log_key_time ON gw_spend_log (key_hash, time)",
+        "CREATE INDEX gw_spend_log_time ON gw_spend_log (time)",
+    )),
+    Migration("0003_reservations", (
+        """CREATE TABLE gw_reservations (
+            request_id  TEXT PRIMARY KEY,
+            token_hash  TEXT NOT NULL,
+            amount      INTEGER NOT NULL CHECK (typeof(amount) = 'integer'),
+            created_at  INTEGER NOT NULL
+        )""",
+        "CREATE INDEX gw_reservations_key ON gw_reservations (token_hash)",
+        "CREATE INDEX gw_reservations_created ON gw_reservations (created_at)",
+    )),
+)
+
+_CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS gw_migrations (
+    name        TEXT PRIMARY KEY,
+    applied_at  TEXT NOT NULL
+)"""
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations in one write transaction; returns the names applied."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_CREATE_MIGRATIONS)
+        done = {name for (name,) in conn.execute("SELECT name FROM gw_migrations")}
+        applied: list[str] = []
+        for migration in MIGRATIONS:
+            if migration.name in done:
+                continue
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO gw_migrations (name, applied_at) VALUES (?, ?)",
+                         (migration.name, datetime.now(UTC).isoformat()))
+            applied.append(migration.name)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return applied

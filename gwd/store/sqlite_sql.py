@@ -1,0 +1,91 @@
+"""Every SQL statement the SQLite backend runs, as constants with ``?`` placeholders.
+
+Values are always bound, never formatted in. Money sums are split into
+``cost / SPLIT`` and ``cost % SPLIT`` so that SQLite's int64 ``sum()`` cannot
+overflow however large the ledger grows; Python adds the two parts exactly.
+A day is ``date(floor(us / 10^6), 'unixepoch')``: the UTC calendar day.
+"""
+
+from __future__ import annotations
+
+SPLIT = 1_000_000
+
+_KEY = (
+    "SELECT k.token_hash, k.key_name, k.key_alias, k.models, k.aliases, k.config,"
+    " k.metadata, k.max_budget, k.spend, k.requests, k.expires, k.created_at, k.updated_at,"
+    " (SELECT coalesce(sum(r.amount), 0) FROM gw_reservations r"
+    "  WHERE r.token_hash = k.token_hash)"
+    " FROM gw_keys k"
+)
+SELECT_KEY = _KEY + " WHERE k.token_hash = ?"
+LIST_KEYS = _KEY + " ORDER BY k.created_at DESC, k.token_hash DESC LIMIT ? OFFSET ?"
+
+INSERT_KEY = (
+    "INSERT INTO gw_keys (token_hash, key_name, expires, models, aliases, config, metadata,"
+    " key_alias, max_budget, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+UPDATE_KEY = (
+    "UPDATE gw_keys SET expires = ?, models = ?, aliases = ?, config = ?, metadata = ?,"
+    " key_alias = ?, max_budget = ?, updated_at = ? WHERE token_hash = ?"
+)
+DELETE_KEY = "DELETE FROM gw_keys WHERE token_hash = ?"
+
+INSERT_LEDGER = (
+    "INSERT INTO gw_spend_log (request_id, time, key_hash, key_alias, endpoint,"
+    " requested_model, model_group, deployment, provider, prompt_tokens, completion_tokens,"
+    " cost, latency_ms, status, stream, usage_estimated)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (request_id) DO NOTHING"
+)
+ADD_SPEND = (
+    "UPDATE gw_keys SET spend = spend + ?, requests = requests + ? WHERE token_hash = ?"
+)
+
+SELECT_RESERVATION = "SELECT token_hash, amount FROM gw_reservations WHERE request_id = ?"
+SELECT_SPEND = "SELECT spend FROM gw_keys WHERE token_hash = ?"
+SUM_RESERVED = "SELECT coalesce(sum(amount), 0) FROM gw_reservations WHERE token_hash = ?"
+INSERT_RESERVATION = (
+    "INSERT INTO gw_reservations (request_id, token_hash, amount, created_at)"
+    " VALUES (?, ?, ?, ?)"
+)
+DELETE_RESERVATION = "DELETE FROM gw_reservations WHERE request_id = ?"
+EXPIRE_RESERVATIONS = "DELETE FROM gw_reservations WHERE created_at < ?"
+
+SPEND_BY_KEY = (
+    "SELECT token_hash, key_name, key_alias, spend, requests, max_budget, expires"
+    " FROM gw_keys ORDER BY spend DESC, token_hash"
+)
+
+_SUMS = (
+    " sum(coalesce(cost, 0) / 1000000), sum(coalesce(cost, 0) % 1000000), count(*),"
+    " sum(prompt_tokens), sum(completion_tokens)"
+)
+SPEND_BY_MODEL = (
+    "SELECT model_group, deployment, provider," + _SUMS
+    + " FROM gw_spend_log WHERE time >= ? AND time < ?"
+    " GROUP BY model_group, deployment, provider"
+)
+_DAY = "date(time / 1000000 - (time % 1000000 < 0), 'unixepoch')"
+SPEND_BY_DAY = (
+    "SELECT " + _DAY + " AS day," + _SUMS
+    + " FROM gw_spend_log WHERE time >= ? AND time < ? GROUP BY day ORDER BY day"
+)
+SPEND_BY_DAY_FOR_KEY = (
+    "SELECT " + _DAY + " AS day," + _SUMS
+    + " FROM gw_spend_log WHERE key_hash = ? AND time >= ? AND time < ?"
+    " GROUP BY day ORDER BY day"
+)
+
+_LEDGER = (
+    "SELECT request_id, time, key_hash, key_alias, endpoint, requested_model, model_group,"
+    " deployment, provider, prompt_tokens, completion_tokens, cost, latency_ms, status,"
+    " stream, usage_estimated FROM gw_spend_log"
+)
+SPEND_LOGS = (
+    _LEDGER + " WHERE time >= ? AND time < ?"
+    " ORDER BY time DESC, request_id DESC LIMIT ? OFFSET ?"
+)
+SPEND_LOGS_FOR_KEY = (
+    _LEDGER + " WHERE key_hash = ? AND time >= ? AND time < ?"
+    " ORDER BY time DESC, request_id DESC LIMIT ? OFFSET ?"
+)
