@@ -1,0 +1,138 @@
+"""``gwd``: parse the command line, load the config, serve until SIGTERM/SIGINT.
+
+Exit status: 0 after a clean stop, 1 when the config or the database cannot be
+used (one line on stderr says why), 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from . import __version__
+from .config import Config, ConfigError, is_weak_master_key, load_config
+
+log = logging.getLogger("gwd")
+DEFAULT_PORT = 8000
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gwd", description="gw's daemon: an OpenAI-compatible LLM gateway with virtual "
+        "keys, budgets and exact spend tracking.")
+    p.add_argument("--config", required=True, metavar="PATH",
+                   help="config.yaml in the LiteLLM proxy's format")
+    p.add_argument("--host", default=None,
+                   help="address to bind (default 0.0.0.0 with a master_key, else 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"port to listen on (default {DEFAULT_PORT})")
+    p.add_argument("--log-level", default="info",
+                   choices=["debug", "info", "warning", "error"], help="log verbosity")
+    p.add_argument("--allow-weak-master-key", action="store_true",
+                   help="start on a non-loopback address even with a weak master key")
+    p.add_argument("--version", action="version", version=f"gwd {__version__}")
+    return p
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def choose_host(args: argparse.Namespace, config: Config) -> str:
+    """Where to bind, applying SPEC §1's rules on open proxies and weak master keys."""
+    master = config.general.master_key
+    host: str = args.host or ("0.0.0.0" if master else "127.0.0.1")
+    if master is None:
+        log.warning("no master_key is configured: the proxy is open to anyone who can reach "
+                    "it%s", "" if args.host else "; binding 127.0.0.1 only")
+    elif is_weak_master_key(master):
+        if _is_loopback(host):
+            log.warning("the master_key is weak (short or a published example); fine for a "
+                        "loopback demo, never for a shared address")
+        elif not args.allow_weak_master_key:
+            raise ConfigError(config.path, "general_settings.master_key",
+                              f"is weak (under 16 characters or a published example) and gwd "
+                              f"would listen on {host}; use a long random key, --host "
+                              "127.0.0.1, or --allow-weak-master-key")
+    return host
+
+
+async def serve(config: Config, host: str, port: int) -> None:
+    from .app import build_app
+    from .runtime import Runtime
+    from .store.base import StoreUnavailable
+
+    runtime = Runtime(config)
+    app = build_app(runtime)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           shutdown_timeout=config.general.drain_timeout)
+    try:
+        await runner.setup()
+    except StoreUnavailable as exc:
+        raise SystemExit(f"gwd: cannot open the {runtime.store.backend} database: {exc}") from None
+    try:
+        site = web.TCPSite(runner, host, port, backlog=1024)
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise SystemExit(f"gwd: cannot listen on {host}:{port}: {exc.strerror}") from None
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(runtime))
+    log.info("gwd %s serving %d model group(s) on http://%s:%d (store: %s)", __version__,
+             len(config.groups), host, port, runtime.store.backend)
+    await stop.wait()
+    log.info("stopping: finishing in-flight requests (at most %.0f s), then flushing spend",
+             config.general.drain_timeout)
+    runtime.draining = True
+    await runner.cleanup()
+    log.info("stopped")
+
+
+def _reload(runtime: object) -> None:
+    from .runtime import Runtime
+
+    assert isinstance(runtime, Runtime)
+    try:
+        config = runtime.reload()
+    except ConfigError as exc:
+        log.error("config not reloaded, the old one keeps serving: %s", exc)
+        return
+    log.info("config reloaded: %d model group(s)", len(config.groups))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+        for warning in config.warnings:
+            log.warning("config: %s", warning)
+        host = choose_host(args, config)
+    except ConfigError as exc:
+        print(f"gwd: config error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    try:
+        import uvloop
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    runner(serve(config, host, args.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""The aiohttp application: middlewares, the route table, the runtime's lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from .handlers import keys, openai, ops, spend
+from .middleware import auth_middleware, error_middleware
+from .runtime import RUNTIME, Runtime
+
+
+def build_app(runtime: Runtime) -> web.Application:
+    app = web.Application(middlewares=[error_middleware, auth_middleware],
+                          client_max_size=runtime.max_body_bytes)
+    app[RUNTIME] = runtime
+    app.add_routes(openai.routes() + keys.routes() + spend.routes() + ops.routes())
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await runtime.start()
+        yield
+        await runtime.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

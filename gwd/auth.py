@@ -1,0 +1,159 @@
+"""Who is calling: bearer credential -> SHA-256 -> master key or a virtual key record.
+
+The credential comes from ``Authorization: Bearer <key>`` or ``api-key: <key>``
+(never from the query string). The master key is compared in constant time.
+Virtual keys are looked up by the full SHA-256 of the credential in
+:class:`KeyCache` (short TTL, single flight per key, invalidated on change), so
+the hot path does not touch the database. Every failure is an
+:class:`AuthenticationError` (401) or, when the store cannot be reached,
+:class:`ServiceUnavailable` (503) — there is no path that yields an empty identity.
+Error messages never echo the credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .errors import AuthenticationError, ServiceUnavailable
+from .store.base import KeyRecord, Store, StoreUnavailable
+
+MAX_CREDENTIAL_LEN = 512
+NEGATIVE_TTL = 1.0
+CACHE_SIZE = 100_000
+
+
+def hash_key(raw: str) -> str:
+    """The only form in which gw keeps a virtual key: SHA-256 hex of the UTF-8 text."""
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated caller: the master key, or one virtual key."""
+
+    master: bool
+    key: KeyRecord | None = None
+
+    @property
+    def token_hash(self) -> str | None:
+        return None if self.key is None else self.key.token_hash
+
+    @property
+    def alias(self) -> str | None:
+        return None if self.key is None else self.key.key_alias
+
+
+MASTER = Identity(master=True)
+
+
+def credential(headers: Mapping[str, str]) -> str | None:
+    """The presented key, from ``Authorization: Bearer`` or ``api-key``; None if absent."""
+    auth = headers.get("Authorization")
+    if auth is not None:
+        scheme, _, value = auth.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return value.strip() or None
+    value = headers.get("api-key")
+    return value.strip() if value and value.strip() else None
+
+
+class KeyCache:
+    """Key records by hash, trusted for ``ttl`` seconds; absent keys for 1 s."""
+
+    def __init__(self, store: Store, ttl: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[KeyRecord | None, float]] = OrderedDict()
+        self._loading: dict[str, asyncio.Future[KeyRecord | None]] = {}
+        self._generation = 0
+
+    async def get(self, token_hash: str) -> KeyRecord | None:
+        entry = self._entries.get(token_hash)
+        now = self.clock()
+        if entry is not None:
+            record, fetched = entry
+            if now - fetched < (self.ttl if record is not None else NEGATIVE_TTL):
+                return record
+        pending = self._loading.get(token_hash)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[KeyRecord | None] = asyncio.get_running_loop().create_future()
+        self._loading[token_hash] = future
+        generation = self._generation
+        try:
+            record = await self.store.get_key(token_hash)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            self._loading.pop(token_hash, None)
+        if generation == self._generation:
+            self.put(token_hash, record)
+        future.set_result(record)
+        return record
+
+    def put(self, token_hash: str, record: KeyRecord | None) -> None:
+        self._entries[token_hash] = (record, self.clock())
+        self._entries.move_to_end(token_hash)
+        while len(self._entries) > CACHE_SIZE:
+            self._entries.popitem(last=False)
+
+    def invalidate(self, token_hash: str) -> None:
+        """Forget one key (``"*"``: forget every key), including loads in flight."""
+        self._generation += 1
+        if token_hash == "*":
+            self._entries.clear()
+        else:
+            self._entries.pop(token_hash, None)
+
+
+class Authenticator:
+    """Turns request headers into an :class:`Identity` or raises."""
+
+    def __init__(self, master_key: str | None, cache: KeyCache) -> None:
+        self.open = master_key is None
+        self._master_digest = hashlib.sha256(master_key.encode()).digest() if master_key else b""
+        self.cache = cache
+
+    def is_master(self, raw: str) -> bool:
+        if not self._master_digest:
+            return False
+        digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
+        return hmac.compare_digest(digest, self._master_digest)
+
+    async def identify(self, headers: Mapping[str, str]) -> Identity:
+        raw = credential(headers)
+        if raw is None:
+            if self.open:
+                return MASTER
+            raise AuthenticationError(
+                "No API key provided. Send 'Authorization: Bearer <key>'.",
+                code="missing_api_key")
+        if len(raw) > MAX_CREDENTIAL_LEN:
+            raise AuthenticationError("Invalid API key.")
+        if self.is_master(raw):
+            return MASTER
+        try:
+            record = await self.cache.get(hash_key(raw))
+        except StoreUnavailable:
+            raise ServiceUnavailable("The key database is unavailable; try again shortly.",
+                                     code="database_unavailable") from None
+        if record is None:
+            if self.open:
+                return MASTER
+            raise AuthenticationError("Invalid API key.")
+        if record.expires is not None and datetime.now(UTC) >= record.expires:
+            raise AuthenticationError(
+                f"This API key expired at {record.expires.isoformat()}.", code="expired_key")
+        return Identity(master=False, key=record)

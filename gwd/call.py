@@ -1,0 +1,87 @@
+"""One admitted client call, and how it ends up in the ledger.
+
+A :class:`Call` is made by the policy once the caller may make it (model
+resolved, budget reserved). Whatever happens next, ``Call.bill`` is called
+exactly once — success, upstream failure or client gone — and turns the
+outcome into one :class:`~gwd.store.base.LedgerRow` for the spend recorder.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from .auth import Identity
+from .config import Deployment
+from .pricing import PriceTable
+from .pricing import cost as price_cost
+from .providers.base import Usage
+from .schema import CallRequest
+from .spend import SpendRecorder
+from .store.base import LedgerRow
+
+log = logging.getLogger("gwd.spend")
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class Call:
+    request: CallRequest
+    identity: Identity
+    group: str
+    deployments: tuple[Deployment, ...]
+    reserved: Decimal | None = None
+    request_id: str = field(default_factory=new_request_id)
+    started: float = field(default_factory=time.perf_counter)
+    billed: bool = False
+    cost: Decimal | None = None
+
+
+class Biller:
+    """Prices a finished call and hands its ledger row to the spend recorder."""
+
+    def __init__(self, prices: PriceTable, recorder: SpendRecorder) -> None:
+        self.prices = prices
+        self.recorder = recorder
+        self._warned: set[str] = set()
+
+    def bill(self, call: Call, dep: Deployment | None, usage: Usage | None,
+             status: str) -> Decimal | None:
+        """Record the call once; returns its cost (None when the model has no price)."""
+        if call.billed:
+            return call.cost
+        call.billed = True
+        cost: Decimal | None = Decimal(0)
+        prompt = completion = 0
+        if usage is not None and dep is not None:
+            prompt, completion = usage.prompt_tokens, usage.completion_tokens
+            price = self.prices.price_for(dep)
+            if price is None:
+                cost = None
+                if dep.id not in self._warned:
+                    self._warned.add(dep.id)
+                    log.warning("no price known for deployment %s (%s): its calls are recorded "
+                                "with tokens and cost null; set input_cost_per_token and "
+                                "output_cost_per_token in its litellm_params", dep.id,
+                                dep.litellm_model)
+            else:
+                cost = price_cost(price, prompt, completion)
+        call.cost = cost
+        req = call.request
+        row = LedgerRow(
+            request_id=call.request_id, time=datetime.now(UTC),
+            key_hash=call.identity.token_hash, key_alias=call.identity.alias,
+            endpoint=req.endpoint, requested_model=req.model, model_group=call.group,
+            deployment=dep.id if dep else "", provider=dep.provider if dep else "",
+            prompt_tokens=prompt, completion_tokens=completion, cost=cost,
+            latency_ms=int((time.perf_counter() - call.started) * 1000), status=status,
+            stream=req.stream, usage_estimated=bool(usage and usage.estimated))
+        self.recorder.add(row, reserved=call.reserved is not None)
+        return cost

@@ -1,0 +1,1 @@
+"""HTTP handlers: parse, call the core, render. No logic of their own."""

@@ -1,0 +1,156 @@
+"""Virtual keys: minting, validating admin request bodies, and rendering key info (pure-ish).
+
+A key is ``sk-`` + 22 url-safe characters (128 random bits); only its SHA-256
+is stored. Admin bodies are strict: an unknown or mistyped field is a 400
+naming it, and nothing is stored. Durations follow :mod:`gwd.durations`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from .durations import DurationError, parse_duration
+from .errors import InvalidRequest
+from .money import parse_usd, to_json
+from .store.base import KeyRecord
+
+KEY_FIELDS = ("models", "duration", "aliases", "config", "max_budget", "metadata", "key_alias")
+MAX_NAME = 256
+MAX_LIST = 1000
+MAX_BUDGET = Decimal("1000000000")
+
+
+def new_key() -> str:
+    return "sk-" + secrets.token_urlsafe(16)
+
+
+def key_name(raw: str) -> str:
+    """A display form that reveals nothing useful: ``sk-...abcd``."""
+    return f"sk-...{raw[-4:]}"
+
+
+def _bad(message: str, param: str) -> InvalidRequest:
+    return InvalidRequest(message, param=param, code="invalid_field")
+
+
+def _text(value: Any, param: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME or \
+            any(ord(c) < 32 for c in value):
+        raise _bad(f"'{param}' must be a non-empty string of at most {MAX_NAME} printable "
+                   "characters", param)
+    return value
+
+
+def parse_fields(body: Any, *, required: tuple[str, ...] = (),
+                 extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Validate a generate/update body into typed values (only the fields present)."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    allowed = KEY_FIELDS + required + extra
+    for name in body:
+        if name not in allowed:
+            raise _bad(f"unknown field '{str(name)[:64]}'; accepted: {', '.join(allowed)}",
+                       str(name)[:64])
+    for name in required:
+        if name not in body:
+            raise _bad(f"'{name}' is required", name)
+    out: dict[str, Any] = {}
+    if body.get("models") is not None:
+        models = body["models"]
+        if not isinstance(models, list) or len(models) > MAX_LIST:
+            raise _bad("'models' must be a list of model names (or null for all)", "models")
+        out["models"] = tuple(dict.fromkeys(_text(m, "models") for m in models))
+    elif "models" in body:
+        out["models"] = ()
+    if "duration" in body:
+        try:
+            out["duration"] = (None if body["duration"] is None
+                               else parse_duration(body["duration"]))
+        except DurationError as exc:
+            raise _bad(str(exc), "duration") from None
+        out["duration_given"] = body["duration"] is not None
+    if body.get("aliases") is not None:
+        aliases = body["aliases"]
+        if not isinstance(aliases, dict) or len(aliases) > MAX_LIST:
+            raise _bad("'aliases' must be an object mapping a requested model name to a "
+                       "model group", "aliases")
+        out["aliases"] = {_text(k, "aliases"): _text(v, "aliases") for k, v in aliases.items()}
+    elif "aliases" in body:
+        out["aliases"] = {}
+    for name in ("config", "metadata"):
+        if body.get(name) is not None:
+            if not isinstance(body[name], dict):
+                raise _bad(f"'{name}' must be an object", name)
+            out[name] = body[name]
+        elif name in body:
+            out[name] = {}
+    if "max_budget" in body:
+        out["max_budget"] = None if body["max_budget"] is None else _budget(body["max_budget"])
+    if "key_alias" in body:
+        out["key_alias"] = None if body["key_alias"] is None else _text(body["key_alias"],
+                                                                        "key_alias")
+    _check_aliases(out)
+    return out
+
+
+def _budget(value: Any) -> Decimal:
+    try:
+        amount = parse_usd(value)
+    except ValueError:
+        raise _bad("'max_budget' must be a number of USD (or null for no budget)",
+                   "max_budget") from None
+    if amount < 0 or amount > MAX_BUDGET:
+        raise _bad(f"'max_budget' must be from 0 to {MAX_BUDGET} USD", "max_budget")
+    return amount
+
+
+def _check_aliases(fields: Mapping[str, Any]) -> None:
+    aliases: dict[str, str] = fields.get("aliases") or {}
+    for source, target in aliases.items():
+        if target in aliases:
+            raise _bad(f"alias '{source}' points at '{target}', which is itself an alias; "
+                       "an alias must name a model group", "aliases")
+    models = fields.get("models")
+    if models:
+        for source, target in aliases.items():
+            if target not in models:
+                raise _bad(f"alias '{source}' points at '{target}', which is not in this "
+                           "key's models", "aliases")
+
+
+def expiry(duration: timedelta | None, now: datetime | None = None) -> datetime | None:
+    return None if duration is None else (now or datetime.now(UTC)) + duration
+
+
+def info(record: KeyRecord, raw: str | None, pending: Decimal = Decimal(0),
+         pending_requests: int = 0) -> dict[str, Any]:
+    """The ``info`` object of /key/info (SPEC §4); ``raw`` is echoed only when the
+    caller supplied it."""
+    spend = record.spend + pending
+    out: dict[str, Any] = {
+        "key_name": record.key_name,
+        "key_alias": record.key_alias,
+        "spend": to_json(spend),
+        "max_budget": to_json(record.max_budget),
+        "budget_remaining": (to_json(max(record.max_budget - spend, Decimal(0)))
+                             if record.max_budget is not None else None),
+        "expires": iso(record.expires),
+        "models": list(record.models),
+        "aliases": dict(record.aliases),
+        "config": dict(record.config),
+        "metadata": dict(record.metadata),
+        "created_at": iso(record.created_at),
+        "updated_at": iso(record.updated_at),
+        "requests": record.requests + pending_requests,
+    }
+    if raw is not None:
+        out = {"token": raw, **out}
+    return out
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()

@@ -1,0 +1,134 @@
+"""The HTTP edge: error rendering, authentication per route, JSON body reading.
+
+Every route handler is declared with an auth level (:func:`route_auth`):
+``public`` (health), ``proxy`` (master or virtual key), ``admin`` (master key
+only; a virtual key gets 403). The auth middleware reads the level from the
+*matched route's* handler — never from the path text — and a handler without
+a level is refused (fail closed). The error middleware renders every error,
+ours or aiohttp's, in OpenAI's envelope and never lets a traceback or a secret
+reach the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .auth import Identity
+from .errors import (
+    AuthenticationError,
+    GatewayError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
+from .runtime import RUNTIME
+
+log = logging.getLogger("gwd.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC, PROXY, ADMIN = "public", "proxy", "admin"
+IDENTITY = web.RequestKey("gw.identity", Identity)
+JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "")
+
+
+def route_auth(level: str) -> Callable[[Handler], Handler]:
+    """Declare who may call a handler (see the module docstring)."""
+    def mark(handler: Handler) -> Handler:
+        handler.__gw_auth__ = level  # type: ignore[attr-defined]
+        return handler
+    return mark
+
+
+def identity(request: web.Request) -> Identity:
+    return request[IDENTITY]
+
+
+def json_response(data: Any, status: int = 200,
+                  headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
+                        status=status, content_type="application/json", headers=headers)
+
+
+def error_response(error: GatewayError) -> web.Response:
+    return json_response(error.body(), status=error.status, headers=error.headers or None)
+
+
+_HTTP_ERRORS: dict[int, Callable[[], GatewayError]] = {
+    404: lambda: NotFound("Unknown route. See /openapi.json for the routes gwd serves."),
+    405: lambda: MethodNotAllowed("This route does not accept that HTTP method."),
+    413: lambda: PayloadTooLarge("The request body is too large."),
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except GatewayError as error:
+        return error_response(error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        make = _HTTP_ERRORS.get(exc.status)
+        error = make() if make else InvalidRequest(exc.reason or "Bad request.")
+        if exc.status not in _HTTP_ERRORS:
+            error.status = exc.status
+        return error_response(error)
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.match_info.route.name
+                      or request.match_info.route.resource)
+        return error_response(GatewayError("Internal error in gwd; the operator's log has "
+                                           "the details."))
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    match = request.match_info
+    if match.http_exception is not None:
+        raise match.http_exception
+    level = getattr(match.handler, "__gw_auth__", None)
+    if level == PUBLIC:
+        return await handler(request)
+    runtime = request.app[RUNTIME]
+    if runtime.draining:
+        raise ServiceUnavailable("gwd is shutting down.", code="shutting_down")
+    if level not in (PROXY, ADMIN):
+        raise AuthenticationError("This route is not open.")
+    ident = await runtime.auth.identify(request.headers)
+    if level == ADMIN and not ident.master:
+        raise PermissionDenied("This route needs the master key.", code="admin_only")
+    request[IDENTITY] = ident
+    return await handler(request)
+
+
+async def read_json(request: web.Request) -> tuple[Any, int]:
+    """The parsed JSON body and its size; 415 for non-JSON types, 400 for bad JSON."""
+    ctype = request.content_type if request.headers.get("Content-Type") else ""
+    if ctype not in JSON_TYPES and not (ctype.startswith("application/")
+                                        and ctype.endswith("+json")):
+        raise UnsupportedMediaType("Send the request body as JSON "
+                                   "(Content-Type: application/json).")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"The request body is larger than "
+                              f"{request.app[RUNTIME].max_body_bytes} bytes.") from None
+    if not raw.strip():
+        raise InvalidRequest("The request body is empty; send a JSON object.")
+    try:
+        return orjson.loads(raw), len(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("We could not parse the JSON body of your request: it must be "
+                             "valid UTF-8 JSON (no NaN or Infinity).") from None

@@ -1,0 +1,123 @@
+"""May this caller make this call? Alias resolution, the models check, budget reservation.
+
+Order matters and is fixed: the key's alias for the requested name is applied
+first (one level: an alias names a model group, never another alias), then the
+*resolved* group must be configured (else 400 ``model_not_found``) and be in
+the key's ``models`` when that list is non-empty (else 403
+``model_not_allowed``) — so an alias can never reach a group outside the list.
+
+Budgets (SPEC §5): a key with ``max_budget`` reserves the call's worst-case
+cost before it goes upstream — prompt bound x the group's highest input price
+plus ``max_tokens`` x its highest output price — and is refused (400
+``budget_exceeded``, no upstream call) when that does not fit in what remains.
+Calls without ``max_tokens`` reserve an output allowance, or whatever remains
+if that is less. The store makes the reservation atomic across replicas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from .auth import Identity
+from .call import Call
+from .config import Deployment
+from .errors import (
+    BudgetExceeded,
+    InvalidRequest,
+    ModelNotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+)
+from .pricing import PriceTable, cost
+from .providers import get_provider
+from .schema import CallRequest
+from .store.base import KeyRecord, Store, StoreUnavailable
+
+ENDPOINT_NAMES = {"chat": "chat completions", "completions": "text completions",
+                  "embeddings": "embeddings"}
+
+
+def resolve_model(key: KeyRecord | None, requested: str,
+                  groups: Mapping[str, tuple[Deployment, ...]]) -> str:
+    """The model group a call goes to, or the error that refuses it."""
+    group = requested
+    if key is not None:
+        group = key.aliases.get(requested, requested)
+    if group not in groups:
+        shown = requested[:100]
+        raise ModelNotFound(f"The model '{shown}' does not exist or is not served here.",
+                            param="model")
+    if key is not None and key.models and group not in key.models:
+        raise PermissionDenied(f"This key may not use the model '{requested[:100]}'.",
+                               code="model_not_allowed")
+    return group
+
+
+def allowed_models(key: KeyRecord | None, groups: Mapping[str, object]) -> list[str]:
+    """What ``/models`` lists for a caller: reachable groups and their aliases."""
+    if key is None:
+        return sorted(groups)
+    names = [g for g in groups if not key.models or g in key.models]
+    for alias, target in key.aliases.items():
+        if target in groups and (not key.models or target in key.models):
+            names.append(alias)
+    return sorted(set(names))
+
+
+class Policy:
+    def __init__(self, groups: Mapping[str, tuple[Deployment, ...]], prices: PriceTable,
+                 store: Store, output_allowance: int) -> None:
+        self.groups = groups
+        self.prices = prices
+        self.store = store
+        self.output_allowance = output_allowance
+
+    async def admit(self, identity: Identity, req: CallRequest) -> Call:
+        group = resolve_model(identity.key, req.model, self.groups)
+        deps = tuple(d for d in self.groups[group]
+                     if get_provider(d.provider).supports(req.endpoint))
+        if not deps:
+            raise InvalidRequest(f"The model '{req.model[:100]}' does not support "
+                                 f"{ENDPOINT_NAMES[req.endpoint]}.", param="model",
+                                 code="unsupported_endpoint")
+        call = Call(request=req, identity=identity, group=group, deployments=deps)
+        key = identity.key
+        if key is not None and key.max_budget is not None:
+            await self._reserve(call, key, key.max_budget, deps)
+        return call
+
+    def worst_case(self, req: CallRequest, deps: tuple[Deployment, ...]) -> tuple[Decimal, bool]:
+        """The call's worst-case cost over the group's deployments, and whether a partial
+        reservation is acceptable (calls without max_tokens)."""
+        prices = [self.prices.price_for(d) for d in deps]
+        if any(p is None for p in prices):
+            raise InvalidRequest(
+                "This key has a budget, but the model has no known price, so the budget "
+                "could not be enforced; the operator must set its prices.",
+                param="model", code="price_unknown")
+        if req.endpoint == "embeddings":
+            output, partial = 0, False
+        elif req.max_tokens is not None:
+            output, partial = req.max_tokens, False
+        else:
+            output, partial = self.output_allowance, True
+        worst = max(cost(p, req.prompt_bound, output) for p in prices if p is not None)
+        return worst, partial
+
+    async def _reserve(self, call: Call, key: KeyRecord, budget: Decimal,
+                       deps: tuple[Deployment, ...]) -> None:
+        if key.spend >= budget:
+            raise BudgetExceeded(f"This key has used its budget of ${budget}.")
+        amount, partial = self.worst_case(call.request, deps)
+        try:
+            reserved = await self.store.reserve(key.token_hash, call.request_id, amount,
+                                                budget, partial)
+        except StoreUnavailable:
+            raise ServiceUnavailable("The spend database is unavailable; try again shortly.",
+                                     code="database_unavailable") from None
+        if reserved is None:
+            raise BudgetExceeded(
+                f"This call could cost up to ${amount}, more than remains of this key's "
+                f"budget of ${budget}. Lower max_tokens or raise the budget.")
+        call.reserved = reserved

@@ -1,0 +1,308 @@
+"""Forwarding one admitted call: try the group's deployments in order, with failover.
+
+For each deployment the router offers (at most ``1 + num_retries``), the call is
+translated by the deployment's provider and sent through :mod:`gwd.upstream`.
+Connect errors, timeouts, resets, bad answers, 429 and 5xx move on to the next
+deployment and count toward its cooldown; any other upstream 4xx is the
+client's fault and is returned at once. A streamed call can fail over until its
+first chunk reaches the client; after that a failure ends the stream with an
+error event. Every call is billed exactly once (see :mod:`gwd.call`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .call import Biller, Call
+from .config import Deployment, RouterSettings
+from .errors import GatewayError, RateLimited, UpstreamClientError, UpstreamError, UpstreamTimeout
+from .providers import get_provider
+from .providers.base import (
+    BadUpstreamResponse,
+    Completion,
+    Json,
+    Provider,
+    StreamTranslator,
+    Usage,
+)
+from .providers.mock import MockProvider
+from .routing import Router
+from .sse import DONE, encode, encode_error
+from .upstream import MAX_ERROR_BYTES, Timeouts, Upstream, UpstreamFailure, UpstreamResponse
+
+PASSED_THROUGH_STATUSES = (400, 404, 409, 413, 422)
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+               "X-Accel-Buffering": "no"}
+
+
+class _Retry(Exception):
+    """This deployment failed in a way another deployment may not."""
+
+    def __init__(self, error: GatewayError, retry_after: float | None = None) -> None:
+        self.error = error
+        self.retry_after = retry_after
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        value = float(headers.get("Retry-After", ""))
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 0 else None
+
+
+def _status_error(provider: Provider, dep: Deployment, status: int, payload: bytes,
+                  headers: Any) -> Exception:
+    """Map an upstream non-2xx answer to a retry or a client-facing error."""
+    if status == 429:
+        return _Retry(RateLimited(f"deployment {dep.id} is rate limited by its upstream"),
+                      _retry_after(headers))
+    if status >= 500 or status < 400:
+        return _Retry(UpstreamError(f"deployment {dep.id} failed with HTTP {status}"))
+    if status in (401, 403):
+        return UpstreamError(f"the upstream of deployment {dep.id} refused gwd's credentials "
+                             f"(HTTP {status}); the operator must check its api_key",
+                             code="upstream_auth_error")
+    message = provider.error_message(status, payload)
+    out = status if status in PASSED_THROUGH_STATUSES else 400
+    return UpstreamClientError(out, f"{provider.name} error: {message}")
+
+
+def _failure_error(dep: Deployment, failure: UpstreamFailure) -> _Retry:
+    if failure.is_timeout:
+        return _Retry(UpstreamTimeout(f"deployment {dep.id}: {failure.message}"))
+    code = "upstream_bad_response" if failure.kind == "bad_response" else "upstream_error"
+    return _Retry(UpstreamError(f"deployment {dep.id}: {failure.message}", code=code))
+
+
+def _final_error(errors: list[_Retry]) -> GatewayError:
+    if not errors:
+        return UpstreamError("no deployment could be tried")
+    if all(isinstance(e.error, RateLimited) for e in errors):
+        after = max((e.retry_after or 0 for e in errors), default=0)
+        headers = {"Retry-After": str(int(after))} if after else {}
+        return RateLimited("every deployment of this model is rate limited; retry later",
+                           headers=headers)
+    last = errors[-1].error
+    tried = len(errors)
+    if isinstance(last, UpstreamTimeout):
+        return UpstreamTimeout(f"upstream timed out ({tried} attempt(s)); last: {last.message}")
+    return UpstreamError(f"upstream failed after {tried} attempt(s); last: {last.message}",
+                         code=last.code)
+
+
+class Proxy:
+    """Sends admitted calls upstream and relays the answers."""
+
+    def __init__(self, router: Router, upstream: Upstream, biller: Biller,
+                 settings: RouterSettings) -> None:
+        self.router = router
+        self.upstream = upstream
+        self.biller = biller
+        self.settings = settings
+
+    def timeouts(self, dep: Deployment, stream: bool) -> Timeouts:
+        s = self.settings
+        total = (dep.stream_timeout if stream and dep.stream_timeout else dep.timeout) or s.timeout
+        return Timeouts(connect=min(s.connect_timeout, total),
+                        first_byte=min(s.first_byte_timeout, total),
+                        idle=min(s.stream_idle_timeout, total), total=total)
+
+    def headers(self, call: Call, cost: Decimal | None = None) -> dict[str, str]:
+        headers = {"x-request-id": call.request_id}
+        if cost is not None:
+            text = format(cost.normalize(), "f")
+            headers["x-gw-response-cost"] = headers["x-litellm-response-cost"] = text
+        return headers
+
+    # ------------------------------------------------------------------ non-stream
+    async def complete(self, call: Call) -> web.Response:
+        errors: list[_Retry] = []
+        dep: Deployment | None = None
+        try:
+            for dep in self.router.plan(call.deployments):
+                try:
+                    completion = await self._attempt(call, dep)
+                except _Retry as retry:
+                    errors.append(retry)
+                    self.router.failed(dep, retry.retry_after)
+                    continue
+                cost = self.biller.bill(call, dep, completion.usage, "success")
+                body = completion.raw if completion.raw is not None else encode_json(
+                    completion.body)
+                return web.Response(body=body, content_type="application/json",
+                                    headers=self.headers(call, cost))
+            raise _final_error(errors)
+        finally:
+            self.biller.bill(call, dep, None, "error")
+
+    async def _attempt(self, call: Call, dep: Deployment) -> Completion:
+        provider = get_provider(dep.provider)
+        req = call.request
+        if isinstance(provider, MockProvider):
+            return provider.answer(dep, req.endpoint, req.body)
+        upstream_req = provider.build_request(dep, req.endpoint, req.body, stream=False)
+        started = time.perf_counter()
+        self.router.started(dep)
+        ok = False
+        try:
+            resp = await self.upstream.open(upstream_req, self.timeouts(dep, False))
+            if not 200 <= resp.status < 300:
+                payload = await resp.read(MAX_ERROR_BYTES)
+                raise _status_error(provider, dep, resp.status, payload, resp.headers)
+            payload = await resp.read()
+            completion = provider.parse_response(dep, req.endpoint, req.body, payload)
+            ok = True
+            return completion
+        except UpstreamFailure as failure:
+            raise _failure_error(dep, failure) from None
+        except BadUpstreamResponse as bad:
+            raise _Retry(UpstreamError(f"deployment {dep.id}: {bad}",
+                                       code="upstream_bad_response")) from None
+        finally:
+            self.router.finished(dep, time.perf_counter() - started if ok else None)
+
+    # ------------------------------------------------------------------ stream
+    async def stream(self, call: Call, request: web.Request) -> web.StreamResponse:
+        errors: list[_Retry] = []
+        dep: Deployment | None = None
+        try:
+            for dep in self.router.plan(call.deployments):
+                provider = get_provider(dep.provider)
+                if isinstance(provider, MockProvider):
+                    return await self._relay_local(call, dep, provider, request)
+                try:
+                    opened = await self._open_stream(call, dep, provider)
+                except _Retry as retry:
+                    errors.append(retry)
+                    self.router.failed(dep, retry.retry_after)
+                    continue
+                return await self._relay(call, dep, request, *opened)
+            raise _final_error(errors)
+        finally:
+            self.biller.bill(call, dep, None, "error")
+
+    async def _open_stream(self, call: Call, dep: Deployment, provider: Provider
+                           ) -> tuple[UpstreamResponse, StreamTranslator, list[Json], float]:
+        """Open the upstream stream and read until its first chunk (failover is still
+        possible until then)."""
+        req = call.request
+        upstream_req = provider.build_request(dep, req.endpoint, req.body, stream=True)
+        started = time.perf_counter()
+        self.router.started(dep)
+        resp: UpstreamResponse | None = None
+        try:
+            resp = await self.upstream.open(upstream_req, self.timeouts(dep, True))
+            if not 200 <= resp.status < 300:
+                payload = await resp.read(MAX_ERROR_BYTES)
+                raise _status_error(provider, dep, resp.status, payload, resp.headers)
+            translator = provider.stream_translator(dep, req.endpoint, req.body)
+            first: list[Json] = []
+            async for event, data in resp.events():
+                first = translator.feed(data, event)
+                if first or translator.done:
+                    break
+            if not first and not translator.done:
+                raise _Retry(UpstreamError(f"deployment {dep.id}: stream ended before any "
+                                           "answer", code="upstream_bad_response"))
+            return resp, translator, first, started
+        except BaseException as exc:
+            if resp is not None:
+                resp.close()
+            self.router.finished(dep, None)
+            if isinstance(exc, UpstreamFailure):
+                raise _failure_error(dep, exc) from None
+            if isinstance(exc, BadUpstreamResponse):
+                raise _Retry(UpstreamError(f"deployment {dep.id}: {exc}",
+                                           code="upstream_bad_response")) from None
+            raise
+
+    async def _start_response(self, call: Call, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={**SSE_HEADERS, **self.headers(call)})
+        await response.prepare(request)
+        return response
+
+    async def _relay(self, call: Call, dep: Deployment, request: web.Request,
+                     resp: UpstreamResponse, translator: StreamTranslator, first: list[Json],
+                     started: float) -> web.StreamResponse:
+        response: web.StreamResponse | None = None
+        status = "error"
+        try:
+            response = await self._start_response(call, request)
+            await _write_chunks(response, first)
+            failure: Exception | None = None
+            try:
+                # read to the end even after the upstream said "done": a usage event may follow
+                async for event, data in resp.events():
+                    await _write_chunks(response, translator.feed(data, event))
+            except (UpstreamFailure, BadUpstreamResponse) as exc:
+                failure = exc
+            if translator.done:
+                await _write_chunks(response, translator.finish())
+                status = "success"
+                self.biller.bill(call, dep, translator.usage(), status)
+                await response.write(DONE)
+            else:
+                self.biller.bill(call, dep, translator.usage(), "error")
+                await response.write(encode_error(_stream_error(failure).body()))
+            return response
+        except (ConnectionError, asyncio.CancelledError):
+            self.biller.bill(call, dep, translator.usage(), "client_closed")
+            raise
+        finally:
+            resp.close()
+            self.router.finished(dep, time.perf_counter() - started
+                                 if status == "success" else None)
+
+    async def _relay_local(self, call: Call, dep: Deployment, provider: MockProvider,
+                           request: web.Request) -> web.StreamResponse:
+        req = call.request
+        wants_usage = _wants_usage(req.body)
+        translator = provider.stream_translator(dep, req.endpoint, req.body)
+        response = await self._start_response(call, request)
+        try:
+            for chunk in provider.stream_chunks(dep, req.endpoint, req.body):
+                if not chunk.get("choices") and "usage" in chunk:
+                    usage = chunk["usage"]
+                    translator.reported = Usage(usage["prompt_tokens"],
+                                                usage["completion_tokens"])
+                    if not wants_usage:
+                        continue
+                await response.write(encode(chunk))
+            self.biller.bill(call, dep, translator.usage(), "success")
+            await response.write(DONE)
+        except (ConnectionError, asyncio.CancelledError):
+            self.biller.bill(call, dep, translator.usage(), "client_closed")
+            raise
+        return response
+
+
+def _stream_error(failure: Exception | None) -> GatewayError:
+    """The error event that ends a stream the upstream did not finish."""
+    if isinstance(failure, UpstreamFailure) and failure.is_timeout:
+        return UpstreamTimeout(f"upstream stream failed: {failure}")
+    if failure is not None:
+        return UpstreamError(f"upstream stream failed: {failure}")
+    return UpstreamError("the upstream stream ended before it was complete",
+                         code="upstream_stream_truncated")
+
+
+def _wants_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+async def _write_chunks(response: web.StreamResponse, chunks: Iterable[Json]) -> None:
+    for chunk in chunks:
+        await response.write(encode(chunk))
+
+
+def encode_json(obj: object) -> bytes:
+    return orjson.dumps(obj)

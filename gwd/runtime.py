@@ -1,0 +1,105 @@
+"""The running gateway: every long-lived part, built from a Config, started and stopped once.
+
+:class:`Runtime` owns the store, the key cache and authenticator, the router,
+the upstream session, the spend recorder, the policy and the proxy. Handlers
+reach it through ``request.app[RUNTIME]``. ``reload()`` swaps in a new config
+without touching calls in flight (each call holds its own deployment tuple).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from .auth import Authenticator, KeyCache
+from .call import Biller
+from .config import Config, ConfigError, load_config
+from .policy import Policy
+from .pricing import PriceTable
+from .proxy import Proxy
+from .routing import Router
+from .spend import SpendRecorder
+from .store import open_store
+from .store.base import Store
+from .upstream import Upstream
+
+log = logging.getLogger("gwd")
+
+RESERVATION_MAX_AGE = timedelta(hours=1)
+HOUSEKEEPING_INTERVAL = 60.0
+
+
+class Runtime:
+    def __init__(self, config: Config, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store or open_store(config.database_url)
+        g = config.general
+        self.max_body_bytes = int(g.max_request_body_mb * 1024 * 1024)
+        self.cache = KeyCache(self.store, g.key_cache_ttl)
+        self.auth = Authenticator(g.master_key, self.cache)
+        self.prices = PriceTable.packaged()
+        self.router = Router(config.router)
+        self.upstream = Upstream()
+        self.recorder = SpendRecorder(self.store, g.spend_flush_interval)
+        self.biller = Biller(self.prices, self.recorder)
+        self.policy = Policy(config.groups, self.prices, self.store, g.budget_output_allowance)
+        self.proxy = Proxy(self.router, self.upstream, self.biller, config.router)
+        self.draining = False
+        self.in_flight = 0
+        self.started_at = datetime.now(UTC)
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    @property
+    def groups(self) -> dict[str, tuple]:  # type: ignore[type-arg]
+        return self.policy.groups  # type: ignore[return-value]
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.store.listen(self._key_changed)
+        await self.upstream.start()
+        self.recorder.start()
+        self._housekeeping = asyncio.create_task(self._housekeep(), name="gwd-housekeeping")
+
+    async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            try:
+                await self._housekeeping
+            except asyncio.CancelledError:
+                pass
+        await self.recorder.close()
+        await self.upstream.close()
+        await self.store.close()
+
+    def _key_changed(self, token_hash: str) -> None:
+        self.cache.invalidate(token_hash)
+
+    async def _housekeep(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+            try:
+                await self.store.expire_reservations(datetime.now(UTC) - RESERVATION_MAX_AGE)
+            except Exception:
+                log.warning("housekeeping: could not expire old budget reservations")
+
+    def reload(self) -> Config:
+        """Re-read the config file; raises ConfigError and keeps the old config if bad."""
+        new = load_config(self.config.path)
+        if new.database_url != self.config.database_url:
+            raise ConfigError(new.path, "general_settings.database_url",
+                              "cannot change while gwd runs; restart gwd to move databases")
+        self.config = new
+        self.auth = Authenticator(new.general.master_key, self.cache)
+        self.router.settings = new.router
+        self.proxy.settings = new.router
+        self.policy.groups = new.groups
+        self.policy.output_allowance = new.general.budget_output_allowance
+        for warning in new.warnings:
+            log.warning("config: %s", warning)
+        return new
+
+
+RUNTIME = web.AppKey("gw.runtime", Runtime)
