@@ -31,7 +31,7 @@ TIME_MAX = datetime(9999, 12, 30, tzinfo=UTC)
 def aware(value: datetime, what: str) -> datetime:
     """Refuse naive datetimes: every time in the store is an instant."""
     if not isinstance(value, datetime):
-        raise ValueError(f"{what} must be a datetime")  # noqa: TRY004 (one error type)
+        raise ValueError(f"{what} must be a datetime")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware")
     return value
@@ -83,7 +83,7 @@ def _models(value: object) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise ValueError("models must be a list of strings")  # noqa: TRY004
+        raise ValueError("models must be a list of strings")
     models = tuple(value)
     if not all(isinstance(m, str) for m in models):
         raise ValueError("models must be a list of strings")
@@ -94,7 +94,7 @@ def _mapping(value: object, what: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{what} must be an object")  # noqa: TRY004
+        raise ValueError(f"{what} must be an object")
     result = dict(value)
     dumps(result)  # refuse what cannot be stored, before any SQL runs
     return result
@@ -130,8 +130,11 @@ def normalise_key(record: KeyRecord) -> dict[str, Any]:
     """The stored fields of a new key, checked (counters start at zero)."""
     if not isinstance(record.token_hash, str) or not record.token_hash:
         raise ValueError("token_hash must be a non-empty string")
+    if not isinstance(record.key_id, str) or not record.key_id:
+        raise ValueError("key_id must be a non-empty string (e.g. 'key-' + 16 hex digits)")
     fields = normalise_changes({name: getattr(record, name) for name in UPDATABLE})
     fields["token_hash"] = record.token_hash
+    fields["key_id"] = record.key_id
     fields["key_name"] = str(record.key_name)
     fields["created_at"] = aware(record.created_at, "created_at")
     fields["updated_at"] = optional_aware(record.updated_at, "updated_at")

@@ -2,7 +2,10 @@
 
 Records are frozen dataclasses; money is :class:`~decimal.Decimal` (12 places);
 times are timezone-aware UTC datetimes. Keys are identified by the SHA-256 hex
-of the raw key (``token_hash``) — the raw key never reaches a store.
+of the raw key (``token_hash``) — the raw key never reaches a store — and also
+carry a public ``key_id`` (e.g. ``key-`` + 16 hex digits) that names a key
+without its secret or its hash. A deleted key leaves a tombstone (its hash and
+the time it was deleted), so gwd can say "this key was deleted".
 
 Backends (``sqlite.py``, ``postgres.py``) each own their SQL, always with bound
 parameters, and an ordered list of named migrations applied by ``open()``.
@@ -32,12 +35,16 @@ class StoreUnavailable(Exception):
 
 
 class KeyExists(ValueError):
-    """``insert_key`` was given a ``token_hash`` that is already stored."""
+    """``insert_key`` was given a ``token_hash`` or a ``key_id`` that is already stored."""
 
 
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
-    """One virtual key, as stored (never the raw key)."""
+    """One virtual key, as stored (never the raw key).
+
+    ``key_id`` is public and unique; it defaults to "" only so that keyword
+    construction without it keeps working: ``insert_key`` refuses an empty one.
+    Every record a store returns has it set."""
 
     token_hash: str
     key_name: str                         # "sk-...abcd": safe to display
@@ -53,6 +60,7 @@ class KeyRecord:
     requests: int = 0
     reserved: Decimal = Decimal(0)        # sum of open budget reservations
     updated_at: datetime | None = None
+    key_id: str = ""                      # "key-0123456789abcdef": public, unique
 
 
 #: fields of a KeyRecord that ``update_key`` may change
@@ -90,6 +98,7 @@ class KeySpend:
     requests: int
     max_budget: Decimal | None
     expires: datetime | None
+    key_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +143,18 @@ class Store(ABC):
     async def insert_key(self, record: KeyRecord) -> None:
         """Store a new key (spend/requests/reserved start at zero).
 
-        Raises :class:`KeyExists` if the hash is already stored and ``ValueError``
-        for a naive datetime, a negative budget or a field that is not JSON."""
+        ``record.key_id`` must be a non-empty string chosen by the caller (e.g.
+        ``"key-" + secrets.token_hex(8)``). Raises :class:`KeyExists` if the hash
+        or the key_id is already stored and ``ValueError`` for an empty key_id, a
+        naive datetime, a negative budget or a field that is not JSON."""
 
     @abstractmethod
     async def get_key(self, token_hash: str) -> KeyRecord | None: ...
+
+    @abstractmethod
+    async def get_key_by_id(self, key_id: str) -> KeyRecord | None:
+        """The key whose public ``key_id`` this is; None if there is none (or it was
+        deleted)."""
 
     @abstractmethod
     async def update_key(self, token_hash: str, changes: Mapping[str, Any]) -> KeyRecord | None:
@@ -150,7 +166,17 @@ class Store(ABC):
     @abstractmethod
     async def delete_keys(self, token_hashes: Sequence[str]) -> list[str]:
         """Delete keys (their ledger rows stay); returns the hashes that existed.
-        Notifies other replicas."""
+
+        In the same transaction each deleted key leaves a tombstone (token_hash,
+        key_id, deletion time) read by :meth:`deleted_at`; a hash that already has
+        one keeps the first. Notifies other replicas."""
+
+    @abstractmethod
+    async def deleted_at(self, token_hash: str) -> datetime | None:
+        """When the key with this hash was deleted (aware UTC; the first deletion if it
+        was deleted more than once), or None if it never was. Only meaningful once
+        ``get_key`` has found no live key: a hash re-inserted after its deletion keeps
+        its tombstone."""
 
     @abstractmethod
     async def list_keys(self, limit: int = 100, offset: int = 0) -> list[KeyRecord]:
@@ -211,7 +237,7 @@ class Store(ABC):
         """Ledger rows, newest first, ``since <= time < until``."""
 
     # replicas ----------------------------------------------------------------
-    async def listen(self, callback: KeyChangeCallback) -> None:
+    async def listen(self, callback: KeyChangeCallback) -> None:  # noqa: B027 (optional)
         """Call ``callback(token_hash)`` whenever another process changes or deletes a
         key. PostgreSQL: LISTEN/NOTIFY. Default: nothing (single process).
 

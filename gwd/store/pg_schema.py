@@ -1,9 +1,10 @@
 """The PostgreSQL schema: an ordered list of named migrations and the code that applies them.
 
 Money is ``NUMERIC(30,12)`` (exact, 18 integer digits), times ``timestamptz``,
-JSON fields ``jsonb``. ``migrate`` runs in one transaction that first takes a
-transaction-scoped advisory lock, so replicas starting together apply each
-migration exactly once: the others wait, then find nothing left to do.
+JSON fields ``jsonb``; ``key_id`` is UNIQUE and ``gw_deleted_keys`` holds one
+tombstone per deleted token_hash. ``migrate`` runs in one transaction that
+first takes a transaction-scoped advisory lock, so replicas starting together
+apply each migration exactly once: the others wait, then find nothing left to do.
 Never edit a released migration: append a new one.
 """
 
@@ -72,6 +73,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX gw_reservations_key ON gw_reservations (token_hash)",
         "CREATE INDEX gw_reservations_created ON gw_reservations (created_at)",
+    )),
+    # A public, unique name for every key. Keys from before get a random one; the
+    # column default gives one to a row inserted without it (an older gwd replica
+    # during a rolling upgrade), so the column can be NOT NULL at once.
+    Migration("0004_key_id", (
+        "ALTER TABLE gw_keys ADD COLUMN key_id text",
+        "UPDATE gw_keys SET key_id = 'key-' || substr(md5(random()::text || token_hash), 1, 16)",
+        "ALTER TABLE gw_keys ALTER COLUMN key_id SET DEFAULT"
+        " ('key-' || substr(md5(random()::text || clock_timestamp()::text), 1, 16))",
+        "ALTER TABLE gw_keys ALTER COLUMN key_id SET NOT NULL",
+        "ALTER TABLE gw_keys ADD CONSTRAINT gw_keys_key_id_key UNIQUE (key_id)",
+    )),
+    # Tombstones of deleted keys (written by delete_keys in its transaction).
+    Migration("0005_deleted_keys", (
+        """CREATE TABLE gw_deleted_keys (
+            token_hash  text PRIMARY KEY,
+            key_id      text NOT NULL,
+            deleted_at  timestamptz NOT NULL
+        )""",
     )),
 )
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 #: the NOTIFY channel carrying the token_hash of a key that changed
 CHANNEL = "gw_key_changes"
+#: the UNIQUE constraint on gw_keys.key_id (migration 0004_key_id)
+KEY_ID_CONSTRAINT = "gw_keys_key_id_key"
 
 _KEY_COLUMNS = (
     "k.token_hash, k.key_name, k.key_alias, k.models, k.aliases, k.config, k.metadata,"
-    " k.max_budget, k.spend, k.requests, k.expires, k.created_at, k.updated_at"
+    " k.max_budget, k.spend, k.requests, k.expires, k.created_at, k.updated_at, k.key_id"
 )
 _KEY = (
     "SELECT " + _KEY_COLUMNS + ","
@@ -21,6 +23,7 @@ _KEY = (
     " FROM gw_keys k"
 )
 SELECT_KEY = _KEY + " WHERE k.token_hash = $1"
+SELECT_KEY_BY_ID = _KEY + " WHERE k.key_id = $1"
 LIST_KEYS = (
     _KEY + ' ORDER BY k.created_at DESC, k.token_hash COLLATE "C" DESC LIMIT $1 OFFSET $2'
 )
@@ -31,14 +34,25 @@ LOCK_KEY = (
 
 INSERT_KEY = (
     "INSERT INTO gw_keys (token_hash, key_name, expires, models, aliases, config, metadata,"
-    " key_alias, max_budget, created_at, updated_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    " key_alias, max_budget, created_at, updated_at, key_id)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 )
 UPDATE_KEY = (
     "UPDATE gw_keys SET expires = $1, models = $2, aliases = $3, config = $4, metadata = $5,"
     " key_alias = $6, max_budget = $7, updated_at = $8 WHERE token_hash = $9"
 )
-DELETE_KEYS = "DELETE FROM gw_keys WHERE token_hash = ANY($1::text[]) RETURNING token_hash"
+# Delete keys and leave a tombstone of each (the first one stays), in one statement.
+DELETE_KEYS = """
+WITH gone AS (
+    DELETE FROM gw_keys WHERE token_hash = ANY($1::text[]) RETURNING token_hash, key_id
+), tombstones AS (
+    INSERT INTO gw_deleted_keys (token_hash, key_id, deleted_at)
+    SELECT token_hash, key_id, $2::timestamptz FROM gone
+    ON CONFLICT (token_hash) DO NOTHING
+)
+SELECT token_hash FROM gone
+"""
+DELETED_AT = "SELECT deleted_at FROM gw_deleted_keys WHERE token_hash = $1"
 NOTIFY = "SELECT pg_notify($1, h) FROM unnest($2::text[]) AS h"
 
 # Insert a batch, skip request_ids already there, and sum what went in per key.
@@ -81,7 +95,7 @@ INSERT_RESERVATION = (
 EXPIRE_RESERVATIONS = "DELETE FROM gw_reservations WHERE created_at < $1"
 
 SPEND_BY_KEY = (
-    "SELECT token_hash, key_name, key_alias, spend, requests, max_budget, expires"
+    "SELECT token_hash, key_name, key_alias, spend, requests, max_budget, expires, key_id"
     ' FROM gw_keys ORDER BY spend DESC, token_hash COLLATE "C"'
 )
 _SUMS = (

@@ -11,6 +11,7 @@ with orjson by a per-connection codec). Concurrency across replicas:
   while it waited is missed) and inserts the reservation only if it fits.
 - ``update_key`` / ``delete_keys`` (and ``insert_key``) ``pg_notify`` the
   key's hash in the same transaction; :mod:`.pg_listen` delivers it.
+  ``delete_keys`` writes each deleted key's tombstone in the same statement.
 
 A deadlock or serialisation failure (possible only between unusual mixes, such
 as the same request_id replayed concurrently) is retried a few times. Every
@@ -60,7 +61,8 @@ def _usd(value: Decimal | None) -> Decimal | None:
 
 def _key(row: asyncpg.Record) -> KeyRecord:
     return KeyRecord(
-        token_hash=row["token_hash"], key_name=row["key_name"], key_alias=row["key_alias"],
+        token_hash=row["token_hash"], key_id=row["key_id"], key_name=row["key_name"],
+        key_alias=row["key_alias"],
         models=tuple(row["models"]), aliases=row["aliases"], config=row["config"],
         metadata=row["metadata"], max_budget=_usd(row["max_budget"]),
         spend=quantize(row["spend"]), requests=row["requests"],
@@ -185,15 +187,21 @@ class PostgresStore(Store):
         async def tx(conn: asyncpg.Connection) -> None:
             try:
                 await conn.execute(q.INSERT_KEY, f["token_hash"], f["key_name"], *_key_args(f),
-                                   f["created_at"], f["updated_at"])
-            except asyncpg.UniqueViolationError:
-                raise KeyExists("a key with this hash already exists") from None
+                                   f["created_at"], f["updated_at"], f["key_id"])
+            except asyncpg.UniqueViolationError as exc:
+                what = "key_id" if exc.constraint_name == q.KEY_ID_CONSTRAINT else "hash"
+                raise KeyExists(f"a key with this {what} already exists") from None
             await conn.execute(q.NOTIFY, q.CHANNEL, [f["token_hash"]])
 
         await self._run(tx)
 
     async def get_key(self, token_hash: str) -> KeyRecord | None:
         row = await self._run(lambda conn: conn.fetchrow(q.SELECT_KEY, token_hash),
+                              transaction=False)
+        return None if row is None else _key(row)
+
+    async def get_key_by_id(self, key_id: str) -> KeyRecord | None:
+        row = await self._run(lambda conn: conn.fetchrow(q.SELECT_KEY_BY_ID, key_id),
                               transaction=False)
         return None if row is None else _key(row)
 
@@ -215,13 +223,19 @@ class PostgresStore(Store):
         wanted = list(dict.fromkeys(token_hashes))
 
         async def tx(conn: asyncpg.Connection) -> list[str]:
-            gone = {row[0] for row in await conn.fetch(q.DELETE_KEYS, wanted)}
+            gone = {row[0] for row in await conn.fetch(q.DELETE_KEYS, wanted,
+                                                       datetime.now(UTC))}
             deleted = [h for h in wanted if h in gone]
             if deleted:
                 await conn.execute(q.NOTIFY, q.CHANNEL, deleted)
             return deleted
 
         return await self._run(tx) if wanted else []
+
+    async def deleted_at(self, token_hash: str) -> datetime | None:
+        when: datetime | None = await self._run(
+            lambda conn: conn.fetchval(q.DELETED_AT, token_hash), transaction=False)
+        return when
 
     async def list_keys(self, limit: int = 100, offset: int = 0) -> list[KeyRecord]:
         c.check_page(limit, offset)
@@ -293,7 +307,7 @@ class PostgresStore(Store):
         return [KeySpend(token_hash=r["token_hash"], key_name=r["key_name"],
                          key_alias=r["key_alias"], spend=quantize(r["spend"]),
                          requests=r["requests"], max_budget=_usd(r["max_budget"]),
-                         expires=r["expires"]) for r in rows]
+                         expires=r["expires"], key_id=r["key_id"]) for r in rows]
 
     async def spend_by_model(self, since: datetime | None = None,
                              until: datetime | None = None) -> list[ModelSpend]:

@@ -72,6 +72,7 @@ _UNAVAILABLE = {
     26,  # SQLITE_NOTADB
 }
 _SQLITE_CONSTRAINT_PRIMARYKEY = 1555
+_SQLITE_CONSTRAINT_UNIQUE = 2067
 _SYNCHRONOUS = {"NORMAL": "PRAGMA synchronous = NORMAL", "FULL": "PRAGMA synchronous = FULL"}
 
 
@@ -210,14 +211,18 @@ class SQLiteStore(Store):
         fields = c.normalise_key(record)
         updated = fields["updated_at"]
         params = (fields["token_hash"], fields["key_name"], *r.key_params(fields),
-                  c.to_us(fields["created_at"]), None if updated is None else c.to_us(updated))
+                  c.to_us(fields["created_at"]), None if updated is None else c.to_us(updated),
+                  fields["key_id"])
 
         def run() -> None:
             try:
                 self._write(lambda conn: conn.execute(q.INSERT_KEY, params))
             except sqlite3.IntegrityError as exc:
-                if getattr(exc, "sqlite_errorcode", None) == _SQLITE_CONSTRAINT_PRIMARYKEY:
+                code = getattr(exc, "sqlite_errorcode", None)
+                if code == _SQLITE_CONSTRAINT_PRIMARYKEY:
                     raise KeyExists("a key with this hash already exists") from None
+                if code == _SQLITE_CONSTRAINT_UNIQUE:
+                    raise KeyExists("a key with this key_id already exists") from None
                 raise
 
         await self._call(run)
@@ -225,6 +230,13 @@ class SQLiteStore(Store):
     async def get_key(self, token_hash: str) -> KeyRecord | None:
         def run() -> KeyRecord | None:
             row = self._db().execute(q.SELECT_KEY, (token_hash,)).fetchone()
+            return None if row is None else r.key_record(row)
+
+        return await self._call(run)
+
+    async def get_key_by_id(self, key_id: str) -> KeyRecord | None:
+        def run() -> KeyRecord | None:
+            row = self._db().execute(q.SELECT_KEY_BY_ID, (key_id,)).fetchone()
             return None if row is None else r.key_record(row)
 
         return await self._call(run)
@@ -246,9 +258,22 @@ class SQLiteStore(Store):
         wanted = list(dict.fromkeys(token_hashes))
 
         def tx(conn: sqlite3.Connection) -> list[str]:
-            return [h for h in wanted if conn.execute(q.DELETE_KEY, (h,)).rowcount > 0]
+            now = r.now_us()
+            deleted: list[str] = []
+            for token_hash in wanted:
+                conn.execute(q.TOMBSTONE, (now, token_hash))
+                if conn.execute(q.DELETE_KEY, (token_hash,)).rowcount > 0:
+                    deleted.append(token_hash)
+            return deleted
 
         return await self._call(self._write, tx) if wanted else []
+
+    async def deleted_at(self, token_hash: str) -> datetime | None:
+        def run() -> datetime | None:
+            row = self._db().execute(q.DELETED_AT, (token_hash,)).fetchone()
+            return None if row is None else c.from_us(row[0])
+
+        return await self._call(run)
 
     async def list_keys(self, limit: int = 100, offset: int = 0) -> list[KeyRecord]:
         c.check_page(limit, offset)
@@ -314,8 +339,9 @@ class SQLiteStore(Store):
             return [KeySpend(token_hash=h, key_name=name, key_alias=alias,
                              spend=from_units(spend), requests=requests,
                              max_budget=None if budget is None else Decimal(budget),
-                             expires=None if expires is None else c.from_us(expires))
-                    for h, name, alias, spend, requests, budget, expires
+                             expires=None if expires is None else c.from_us(expires),
+                             key_id=key_id)
+                    for h, name, alias, spend, requests, budget, expires, key_id
                     in self._db().execute(q.SPEND_BY_KEY)]
 
         return await self._call(run)

@@ -22,9 +22,9 @@ LOW, HIGH = -(2**62), 2**62  # the open ends of a time range, in microseconds
 
 def key_record(row: Sequence[Any]) -> KeyRecord:
     (token_hash, key_name, key_alias, models, aliases, config, metadata, max_budget,
-     spend, requests, expires, created_at, updated_at, reserved) = row
+     spend, requests, expires, created_at, updated_at, key_id, reserved) = row
     return KeyRecord(
-        token_hash=token_hash, key_name=key_name, key_alias=key_alias,
+        token_hash=token_hash, key_id=key_id, key_name=key_name, key_alias=key_alias,
         models=tuple(c.loads(models)), aliases=c.loads(aliases), config=c.loads(config),
         metadata=c.loads(metadata),
         max_budget=None if max_budget is None else Decimal(max_budget),

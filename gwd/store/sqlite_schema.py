@@ -9,6 +9,8 @@ Types, chosen so that SQL compares and sums correctly:
 - times are INTEGER microseconds since the Unix epoch (UTC), so ``<``/``>=`` on
   them are instant comparisons and ``date(us / 1000000, 'unixepoch')`` is the UTC day.
 - models / aliases / config / metadata are JSON text.
+- ``key_id`` is TEXT under a UNIQUE index; ``gw_deleted_keys`` holds one
+  tombstone per deleted token_hash.
 
 Migrations run in one ``BEGIN IMMEDIATE`` transaction (SQLite DDL is
 transactional), so two processes opening the same file apply each one once.
@@ -77,6 +79,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX gw_reservations_key ON gw_reservations (token_hash)",
         "CREATE INDEX gw_reservations_created ON gw_reservations (created_at)",
+    )),
+    # A public, unique name for every key. SQLite cannot add a NOT NULL or UNIQUE
+    # column: keys from before get a random id, a UNIQUE index guards it, and a
+    # trigger fills one in for a row inserted without it (an older gwd sharing the
+    # file), so no stored key is ever without a key_id.
+    Migration("0004_key_id", (
+        "ALTER TABLE gw_keys ADD COLUMN key_id TEXT",
+        "UPDATE gw_keys SET key_id = 'key-' || lower(hex(randomblob(8))) WHERE key_id IS NULL",
+        "CREATE UNIQUE INDEX gw_keys_key_id ON gw_keys (key_id)",
+        """CREATE TRIGGER gw_keys_key_id_fill AFTER INSERT ON gw_keys
+            FOR EACH ROW WHEN NEW.key_id IS NULL
+        BEGIN
+            UPDATE gw_keys SET key_id = 'key-' || lower(hex(randomblob(8)))
+            WHERE token_hash = NEW.token_hash;
+        END""",
+    )),
+    # Tombstones of deleted keys (written by delete_keys in its transaction).
+    Migration("0005_deleted_keys", (
+        """CREATE TABLE gw_deleted_keys (
+            token_hash  TEXT PRIMARY KEY,
+            key_id      TEXT NOT NULL,
+            deleted_at  INTEGER NOT NULL
+        )""",
     )),
 )
 

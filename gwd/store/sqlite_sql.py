@@ -13,22 +13,31 @@ SPLIT = 1_000_000
 _KEY = (
     "SELECT k.token_hash, k.key_name, k.key_alias, k.models, k.aliases, k.config,"
     " k.metadata, k.max_budget, k.spend, k.requests, k.expires, k.created_at, k.updated_at,"
-    " (SELECT coalesce(sum(r.amount), 0) FROM gw_reservations r"
+    " k.key_id, (SELECT coalesce(sum(r.amount), 0) FROM gw_reservations r"
     "  WHERE r.token_hash = k.token_hash)"
     " FROM gw_keys k"
 )
 SELECT_KEY = _KEY + " WHERE k.token_hash = ?"
+SELECT_KEY_BY_ID = _KEY + " WHERE k.key_id = ?"
 LIST_KEYS = _KEY + " ORDER BY k.created_at DESC, k.token_hash DESC LIMIT ? OFFSET ?"
 
 INSERT_KEY = (
     "INSERT INTO gw_keys (token_hash, key_name, expires, models, aliases, config, metadata,"
-    " key_alias, max_budget, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " key_alias, max_budget, created_at, updated_at, key_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 UPDATE_KEY = (
     "UPDATE gw_keys SET expires = ?, models = ?, aliases = ?, config = ?, metadata = ?,"
     " key_alias = ?, max_budget = ?, updated_at = ? WHERE token_hash = ?"
 )
 DELETE_KEY = "DELETE FROM gw_keys WHERE token_hash = ?"
+# The tombstone of a key about to be deleted (deleted_at, token_hash); the first one stays.
+TOMBSTONE = (
+    "INSERT INTO gw_deleted_keys (token_hash, key_id, deleted_at)"
+    " SELECT token_hash, key_id, ? FROM gw_keys WHERE token_hash = ?"
+    " ON CONFLICT (token_hash) DO NOTHING"
+)
+DELETED_AT = "SELECT deleted_at FROM gw_deleted_keys WHERE token_hash = ?"
 
 INSERT_LEDGER = (
     "INSERT INTO gw_spend_log (request_id, time, key_hash, key_alias, endpoint,"
@@ -52,7 +61,7 @@ DELETE_RESERVATION = "DELETE FROM gw_reservations WHERE request_id = ?"
 EXPIRE_RESERVATIONS = "DELETE FROM gw_reservations WHERE created_at < ?"
 
 SPEND_BY_KEY = (
-    "SELECT token_hash, key_name, key_alias, spend, requests, max_budget, expires"
+    "SELECT token_hash, key_name, key_alias, spend, requests, max_budget, expires, key_id"
     " FROM gw_keys ORDER BY spend DESC, token_hash"
 )
 

@@ -23,7 +23,7 @@ import pytest
 from gwd.store import Store, open_store
 from tests.support.pg import create_database, drop_database, pg_url_or_skip
 
-GW_TABLES = ("gw_keys", "gw_spend_log", "gw_reservations", "gw_migrations")
+GW_TABLES = ("gw_keys", "gw_spend_log", "gw_reservations", "gw_deleted_keys", "gw_migrations")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -13,6 +14,9 @@ import asyncpg
 from gwd.store import KeyRecord, LedgerRow
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+#: strings that would break SQL built by formatting (they must be stored verbatim)
+INJECTIONS = ["x'; DROP TABLE gw_keys; --", "\" OR 1=1 --", "$1); DELETE FROM gw_spend_log;--",
+              "Robert'); DROP TABLE gw_spend_log;--", "%s %(x)s {0} ?", "\\x00'\\"]
 
 
 def h(n: object) -> str:
@@ -20,7 +24,13 @@ def h(n: object) -> str:
     return hashlib.sha256(str(n).encode()).hexdigest()
 
 
+def kid(token_hash: str) -> str:
+    """The key_id ``key()`` gives a hash unless told otherwise: "key-" + 16 hex digits."""
+    return "key-" + hashlib.sha256(("id:" + token_hash).encode()).hexdigest()[:16]
+
+
 def key(token_hash: str, **fields: Any) -> KeyRecord:
+    fields.setdefault("key_id", kid(token_hash))
     fields.setdefault("key_name", "sk-...abcd")
     fields.setdefault("created_at", T0)
     return KeyRecord(token_hash=token_hash, **fields)
@@ -36,16 +46,18 @@ def row(request_id: str, key_hash: str | None, cost: Decimal | None = Decimal("0
     return LedgerRow(request_id=request_id, key_hash=key_hash, cost=cost, **values)
 
 
-async def raw_scalar(url: str, sql: str) -> Any:
-    """One value straight from the database, bypassing the store under test."""
+async def raw_scalar(url: str, sql: str, *args: Any) -> Any:
+    """One value straight from the database, bypassing the store under test.
+
+    ``args`` are bound to ``$1``, ``$2``... (``?1``, ``?2``... for SQLite)."""
     if url.startswith("sqlite:///"):
         conn = sqlite3.connect(url[len("sqlite:///"):])
         try:
-            return conn.execute(sql).fetchone()[0]
+            return conn.execute(re.sub(r"\$(\d+)", r"?\1", sql), args).fetchone()[0]
         finally:
             conn.close()
     pg = await asyncpg.connect(url, timeout=10)
     try:
-        return await pg.fetchval(sql)
+        return await pg.fetchval(sql, *args)
     finally:
         await pg.close()

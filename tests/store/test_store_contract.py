@@ -11,7 +11,7 @@ import pytest
 
 from gwd.store import UPDATABLE, KeyExists, Store, StoreUnavailable, open_store
 
-from .storekit import T0, h, key, raw_scalar, row
+from .storekit import INJECTIONS, T0, h, key, raw_scalar, row
 
 MakeStore = Callable[[], Awaitable[Store]]
 MIGRATIONS = "SELECT count(*) FROM gw_migrations"
@@ -157,12 +157,8 @@ async def test_list_keys_newest_first_with_paging(store: Store) -> None:
     assert await store.list_keys(limit=10, offset=5) == []
 
 
-INJECTIONS = ["x'; DROP TABLE gw_keys; --", "\" OR 1=1 --", "$1); DELETE FROM gw_spend_log;--",
-              "Robert'); DROP TABLE gw_spend_log;--", "%s %(x)s {0} ?", "\\x00'\\"]
-
-
 async def test_injection_strings_are_stored_verbatim(store: Store) -> None:
-    for n, evil in enumerate(INJECTIONS):
+    for evil in INJECTIONS:
         await store.insert_key(key(evil, key_alias=evil, key_name=evil, models=(evil,),
                                    aliases={evil: evil}, metadata={evil: [evil]}))
         await store.record([row(evil, evil, key_alias=evil, requested_model=evil)])
@@ -195,7 +191,7 @@ async def test_record_replay_counts_once(store: Store) -> None:
     batch = [row(f"r{n}", h(1), Decimal("0.25")) for n in range(4)]
     assert await store.record(batch) == 4
     assert await store.record(batch) == 0
-    assert await store.record(batch[:2] + [row("r9", h(1), Decimal(1))]) == 1
+    assert await store.record([*batch[:2], row("r9", h(1), Decimal(1))]) == 1
     got = await store.get_key(h(1))
     assert got is not None and (got.spend, got.requests) == (Decimal(2), 5)
     assert len(await store.spend_logs()) == 5

@@ -9,7 +9,7 @@ import pytest
 
 from gwd.store import DaySpend, KeySpend, ModelSpend, Store
 
-from .storekit import h, key, row
+from .storekit import h, key, kid, row
 
 MIDNIGHT = datetime(2024, 3, 2, tzinfo=UTC)
 PLUS2 = timezone(timedelta(hours=2))
@@ -23,9 +23,9 @@ async def test_spend_by_key_lists_every_key_highest_first(store: Store) -> None:
     await store.record([row("a", h(1), Decimal("0.1")), row("b", h(2), Decimal("0.7")),
                         row("c", h(2), None), row("d", None, Decimal(5))])
     assert await store.spend_by_key() == [
-        KeySpend(h(2), "sk-...abcd", "high", Decimal("0.7"), 2, None, expires),
-        KeySpend(h(1), "sk-...abcd", "low", Decimal("0.1"), 1, Decimal(3), None),
-        KeySpend(h(3), "sk-...idle", None, Decimal(0), 0, None, None),
+        KeySpend(h(2), "sk-...abcd", "high", Decimal("0.7"), 2, None, expires, kid(h(2))),
+        KeySpend(h(1), "sk-...abcd", "low", Decimal("0.1"), 1, Decimal(3), None, kid(h(1))),
+        KeySpend(h(3), "sk-...idle", None, Decimal(0), 0, None, None, kid(h(3))),
     ]
 
 
