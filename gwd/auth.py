@@ -4,7 +4,8 @@ The credential comes from ``Authorization: Bearer <key>`` or ``api-key: <key>``
 (never from the query string). The master key is compared in constant time.
 Virtual keys are looked up by the full SHA-256 of the credential in
 :class:`KeyCache` (short TTL, single flight per key, invalidated on change), so
-the hot path does not touch the database. Every failure is an
+the hot path does not touch the database. An unknown key is remembered for a
+second (with whether it was deleted, so the 401 can say which). Every failure is an
 :class:`AuthenticationError` (401) or, when the store cannot be reached,
 :class:`ServiceUnavailable` (503) — there is no path that yields an empty identity.
 Error messages never echo the credential.
@@ -32,6 +33,16 @@ CACHE_SIZE = 100_000
 def hash_key(raw: str) -> str:
     """The only form in which gw keeps a virtual key: SHA-256 hex of the UTF-8 text."""
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedKey:
+    """Cache entry for a key that existed and was deleted (so the 401 can say so)."""
+
+    deleted_at: datetime
+
+
+CachedKey = KeyRecord | DeletedKey | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,25 +84,25 @@ class KeyCache:
         self.store = store
         self.ttl = ttl
         self.clock = clock
-        self._entries: OrderedDict[str, tuple[KeyRecord | None, float]] = OrderedDict()
-        self._loading: dict[str, asyncio.Future[KeyRecord | None]] = {}
+        self._entries: OrderedDict[str, tuple[CachedKey, float]] = OrderedDict()
+        self._loading: dict[str, asyncio.Future[CachedKey]] = {}
         self._generation = 0
 
-    async def get(self, token_hash: str) -> KeyRecord | None:
+    async def get(self, token_hash: str) -> CachedKey:
         entry = self._entries.get(token_hash)
         now = self.clock()
         if entry is not None:
             record, fetched = entry
-            if now - fetched < (self.ttl if record is not None else NEGATIVE_TTL):
+            if now - fetched < (self.ttl if isinstance(record, KeyRecord) else NEGATIVE_TTL):
                 return record
         pending = self._loading.get(token_hash)
         if pending is not None:
             return await asyncio.shield(pending)
-        future: asyncio.Future[KeyRecord | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[CachedKey] = asyncio.get_running_loop().create_future()
         self._loading[token_hash] = future
         generation = self._generation
         try:
-            record = await self.store.get_key(token_hash)
+            record = await self._load(token_hash)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it themselves
@@ -103,7 +114,14 @@ class KeyCache:
         future.set_result(record)
         return record
 
-    def put(self, token_hash: str, record: KeyRecord | None) -> None:
+    async def _load(self, token_hash: str) -> CachedKey:
+        record = await self.store.get_key(token_hash)
+        if record is not None:
+            return record
+        deleted = await self.store.deleted_at(token_hash)
+        return DeletedKey(deleted) if deleted is not None else None
+
+    def put(self, token_hash: str, record: CachedKey) -> None:
         self._entries[token_hash] = (record, self.clock())
         self._entries.move_to_end(token_hash)
         while len(self._entries) > CACHE_SIZE:
@@ -149,9 +167,11 @@ class Authenticator:
         except StoreUnavailable:
             raise ServiceUnavailable("The key database is unavailable; try again shortly.",
                                      code="database_unavailable") from None
-        if record is None:
+        if not isinstance(record, KeyRecord):
             if self.open:
                 return MASTER
+            if isinstance(record, DeletedKey):
+                raise AuthenticationError("This API key was deleted.", code="deleted_key")
             raise AuthenticationError("Invalid API key.")
         if record.expires is not None and datetime.now(UTC) >= record.expires:
             raise AuthenticationError(

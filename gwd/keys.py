@@ -28,6 +28,16 @@ def new_key() -> str:
     return "sk-" + secrets.token_urlsafe(16)
 
 
+def new_key_id() -> str:
+    """A public, non-secret name for a key: lets an operator list, inspect, update and
+    delete keys without holding their secrets (and without exposing their hashes)."""
+    return "key-" + secrets.token_hex(8)
+
+
+def is_key_id(value: str) -> bool:
+    return value.startswith("key-") and len(value) == 20
+
+
 def key_name(raw: str) -> str:
     """A display form that reveals nothing useful: ``sk-...abcd``."""
     return f"sk-...{raw[-4:]}"
@@ -132,6 +142,7 @@ def info(record: KeyRecord, raw: str | None, pending: Decimal = Decimal(0),
     caller supplied it."""
     spend = record.spend + pending
     out: dict[str, Any] = {
+        "key_id": record.key_id,
         "key_name": record.key_name,
         "key_alias": record.key_alias,
         "spend": to_json(spend),

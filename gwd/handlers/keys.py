@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ..auth import credential, hash_key
 from ..errors import InvalidRequest, NotFound, PermissionDenied, ServiceUnavailable
-from ..keys import expiry, info, iso, key_name, new_key, parse_fields
+from ..keys import expiry, info, is_key_id, iso, key_name, new_key, new_key_id, parse_fields
 from ..middleware import ADMIN, PROXY, identity, json_response, read_json, route_auth
 from ..runtime import RUNTIME, Runtime
 from ..store.base import KeyRecord, StoreUnavailable
@@ -37,7 +37,8 @@ async def generate(request: web.Request) -> web.Response:
     duration = (fields["duration"] if fields.get("duration_given")
                 else runtime.config.general.default_key_duration)
     record = KeyRecord(
-        token_hash=hash_key(raw), key_name=key_name(raw), created_at=now, updated_at=now,
+        token_hash=hash_key(raw), key_id=new_key_id(), key_name=key_name(raw),
+        created_at=now, updated_at=now,
         expires=expiry(duration, now), models=fields.get("models", ()),
         aliases=fields.get("aliases", {}), config=fields.get("config", {}),
         metadata=fields.get("metadata", {}), key_alias=fields.get("key_alias"),
@@ -52,30 +53,51 @@ async def generate(request: web.Request) -> web.Response:
                              if k not in ("spend", "requests", "budget_remaining")}})
 
 
-async def _load(runtime: Runtime, raw: str) -> KeyRecord:
+async def _find(runtime: Runtime, ref: str) -> KeyRecord | None:
+    """A key by its secret or by its public key_id."""
     try:
-        await runtime.recorder.flush()
-        record = await runtime.store.get_key(hash_key(raw))
+        if is_key_id(ref):
+            return await runtime.store.get_key_by_id(ref)
+        return await runtime.store.get_key(hash_key(ref))
     except StoreUnavailable:
         raise _unavailable() from None
+
+
+async def _load(runtime: Runtime, ref: str) -> KeyRecord:
+    """The key's record with every buffered call of it counted in."""
+    try:
+        await runtime.recorder.flush()
+    except StoreUnavailable:
+        raise _unavailable() from None
+    record = await _find(runtime, ref)
     if record is None:
         raise NotFound("No such key.", code="key_not_found")
     return record
+
+
+def _ref(value: object, param: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 512:
+        raise InvalidRequest(f"'{param}' must be a key (sk-...) or a key_id (key-...).",
+                             param=param)
+    return value
 
 
 @route_auth(PROXY)
 async def key_info(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     ident = identity(request)
-    raw = request.query.get("key")
-    if raw is None:
+    ref = request.query.get("key")
+    if ref is None:
         if ident.master:
-            raise InvalidRequest("Give the key to look up: /key/info?key=<key>.", param="key")
-        record = await _load(runtime, _presented(request))
-        return json_response({"key": None, "info": info(record, None)})
-    if not ident.master and (ident.key is None or hash_key(raw) != ident.key.token_hash):
+            raise InvalidRequest("Give the key to look up: /key/info?key=<key or key_id>.",
+                                 param="key")
+        ref = _presented(request)
+    ref = _ref(ref, "key")
+    own = ident.key is not None and ref in (ident.key.key_id, _presented(request))
+    if not ident.master and not own:
         raise PermissionDenied("A key may only read its own info.", code="not_own_key")
-    record = await _load(runtime, raw)
+    record = await _load(runtime, ref)
+    raw = None if is_key_id(ref) else ref
     return json_response({"key": raw, "info": info(record, raw)})
 
 
@@ -90,23 +112,22 @@ async def update(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     body, _ = await read_json(request)
     fields = parse_fields(body, required=("key",))
-    raw = body["key"]
-    if not isinstance(raw, str) or not raw:
-        raise InvalidRequest("'key' must be the key to update.", param="key")
+    ref = _ref(body["key"], "key")
     changes = _record_changes(fields)
+    current = await _find(runtime, ref)
+    if current is None:
+        raise NotFound("No such key.", code="key_not_found")
     if "aliases" in changes or "models" in changes:
-        current = await _load(runtime, raw)
-        merged = {"models": changes.get("models", current.models),
-                  "aliases": changes.get("aliases", current.aliases)}
-        parse_fields(merged)
-    token_hash = hash_key(raw)
+        parse_fields({"models": list(changes.get("models", current.models)),
+                      "aliases": dict(changes.get("aliases", current.aliases))})
     try:
-        record = await runtime.store.update_key(token_hash, changes)
+        record = await runtime.store.update_key(current.token_hash, changes)
     except StoreUnavailable:
         raise _unavailable() from None
     if record is None:
         raise NotFound("No such key.", code="key_not_found")
-    runtime.cache.invalidate(token_hash)
+    runtime.cache.invalidate(record.token_hash)
+    raw = None if is_key_id(ref) else ref
     return json_response({"key": raw, "info": info(record, raw)})
 
 
@@ -115,11 +136,20 @@ async def delete(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     body, _ = await read_json(request)
     if not isinstance(body, dict) or set(body) - {"keys"}:
-        raise InvalidRequest("Send {\"keys\": [\"sk-...\"]}.", param="keys")
-    keys = body.get("keys")
-    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
-        raise InvalidRequest("'keys' must be a non-empty list of keys.", param="keys")
-    hashes = {hash_key(k): k for k in keys}
+        raise InvalidRequest("Send {\"keys\": [\"sk-...\" or \"key-...\"]}.", param="keys")
+    refs = body.get("keys")
+    if not isinstance(refs, list) or not refs or len(refs) > 1000:
+        raise InvalidRequest("'keys' must be a non-empty list of keys or key_ids.",
+                             param="keys")
+    hashes: dict[str, str] = {}
+    for ref in refs:
+        ref = _ref(ref, "keys")
+        if is_key_id(ref):
+            found = await _find(runtime, ref)
+            if found is not None:
+                hashes[found.token_hash] = ref
+        else:
+            hashes[hash_key(ref)] = ref
     try:
         deleted = set(await runtime.store.delete_keys(list(hashes)))
     except StoreUnavailable:
@@ -128,8 +158,8 @@ async def delete(request: web.Request) -> web.Response:
         runtime.cache.invalidate(token_hash)
     if not deleted:
         raise NotFound("None of these keys exist.", code="key_not_found")
-    return json_response({"deleted_keys": [k for h, k in hashes.items() if h in deleted],
-                          "not_found": len(hashes) - len(deleted)})
+    return json_response({"deleted_keys": [r for h, r in hashes.items() if h in deleted],
+                          "not_found": len(refs) - len(deleted)})
 
 
 @route_auth(ADMIN)

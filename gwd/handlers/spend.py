@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ..auth import hash_key
 from ..errors import InvalidRequest, ServiceUnavailable
-from ..keys import iso
+from ..keys import is_key_id, iso
 from ..middleware import ADMIN, json_response, route_auth
 from ..money import to_json
 from ..runtime import RUNTIME
@@ -58,6 +58,22 @@ async def _read(request: web.Request, work: Awaitable[T]) -> T:
                                  code="database_unavailable") from None
 
 
+async def _key_hash(request: web.Request) -> str | None:
+    """The ``key`` query parameter (a key or a key_id) as the hash the ledger uses."""
+    ref = request.query.get("key")
+    if not ref:
+        return None
+    if not is_key_id(ref):
+        return hash_key(ref)
+    try:
+        record = await request.app[RUNTIME].store.get_key_by_id(ref)
+    except StoreUnavailable:
+        raise ServiceUnavailable("The spend database is unavailable; try again shortly.",
+                                 code="database_unavailable") from None
+    # an unknown key_id matches no ledger row
+    return record.token_hash if record is not None else "unknown:" + ref
+
+
 def _total(rows: list[Any]) -> dict[str, Any]:
     return {"total_spend": to_json(sum((r.spend for r in rows), Decimal(0))),
             "total_requests": sum(r.requests for r in rows)}
@@ -68,8 +84,9 @@ async def by_key(request: web.Request) -> web.Response:
     store = request.app[RUNTIME].store
     rows = await _read(request, store.spend_by_key())
     return json_response({"keys": [
-        {"key_name": r.key_name, "key_alias": r.key_alias, "spend": to_json(r.spend),
-         "requests": r.requests, "max_budget": to_json(r.max_budget), "expires": iso(r.expires)}
+        {"key_id": r.key_id, "key_name": r.key_name, "key_alias": r.key_alias,
+         "spend": to_json(r.spend), "requests": r.requests,
+         "max_budget": to_json(r.max_budget), "expires": iso(r.expires)}
         for r in rows], **_total(rows)})
 
 
@@ -90,9 +107,7 @@ async def by_day(request: web.Request) -> web.Response:
     store = request.app[RUNTIME].store
     since = parse_when(request.query.get("since"), "since")
     until = parse_when(request.query.get("until"), "until")
-    key = request.query.get("key")
-    rows = await _read(request, store.spend_by_day(since, until,
-                                                   hash_key(key) if key else None))
+    rows = await _read(request, store.spend_by_day(since, until, await _key_hash(request)))
     return json_response({"days": [
         {"day": r.day, "spend": to_json(r.spend), "requests": r.requests,
          "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens}
@@ -113,13 +128,12 @@ def log_row(r: LedgerRow) -> dict[str, Any]:
 @route_auth(ADMIN)
 async def logs(request: web.Request) -> web.Response:
     store = request.app[RUNTIME].store
-    key = request.query.get("key")
+    key_hash = await _key_hash(request)
     since = parse_when(request.query.get("since"), "since")
     until = parse_when(request.query.get("until"), "until")
     limit = _int(request, "limit", 100, 1, 1000)
     offset = _int(request, "offset", 0, 0, 10**9)
-    rows = await _read(request, store.spend_logs(hash_key(key) if key else None, since, until,
-                                                 limit, offset))
+    rows = await _read(request, store.spend_logs(key_hash, since, until, limit, offset))
     return json_response({"logs": [log_row(r) for r in rows], "limit": limit,
                           "offset": offset})
 

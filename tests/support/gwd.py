@@ -65,7 +65,7 @@ class GwdProcess:
     def start(self, wait: bool = True, timeout: float = 20.0) -> GwdProcess:
         write_config(self.config_path, self.config)
         env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
                                      env=env, cwd=self.dir)
         if wait:
