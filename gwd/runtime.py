@@ -9,6 +9,7 @@ without touching calls in flight (each call holds its own deployment tuple).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -66,10 +67,8 @@ class Runtime:
     async def stop(self) -> None:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
-            except asyncio.CancelledError:
-                pass
         await self.recorder.close()
         await self.upstream.close()
         await self.store.close()

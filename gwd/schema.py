@@ -192,11 +192,10 @@ def validate(endpoint: Endpoint, body: Any, raw_size: int) -> CallRequest:
     _typed(body, "stream", (bool,), "true or false")
     stream = body.get("stream") is True
     options = body.get("stream_options")
-    if options is not None:
-        if not isinstance(options, dict) or not isinstance(options.get("include_usage", False),
-                                                           bool):
-            raise _bad("'stream_options' must be an object like {\"include_usage\": true}",
-                       param="stream_options")
+    if options is not None and (not isinstance(options, dict) or not isinstance(
+            options.get("include_usage", False), bool)):
+        raise _bad("'stream_options' must be an object like {\"include_usage\": true}",
+                   param="stream_options")
     _typed(body, "user", (str,), "a string")
     if endpoint == "embeddings":
         if "input" not in body:

@@ -16,8 +16,8 @@ unreachable, rows stay in memory and are retried; nothing is dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
 
 from .store.base import LedgerRow, Store, StoreUnavailable
 
@@ -58,10 +58,8 @@ class SpendRecorder:
 
     async def _run(self) -> None:
         while not self._closed:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
             try:
                 await self.flush()
@@ -94,10 +92,8 @@ class SpendRecorder:
         self._wake.set()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         for _ in range(10):
             try:
                 await self.flush()
@@ -106,7 +102,3 @@ class SpendRecorder:
                 await asyncio.sleep(RETRY_DELAY)
         if self._rows:
             log.error("spend: %d ledger rows could not be written at shutdown", len(self._rows))
-
-    def rows_for(self, request_ids: Sequence[str]) -> list[LedgerRow]:
-        wanted = set(request_ids)
-        return [r for r in self._rows if r.request_id in wanted]

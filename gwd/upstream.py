@@ -48,7 +48,7 @@ class UpstreamFailure(Exception):
 
 
 def _classify(exc: BaseException, phase: str) -> UpstreamFailure:
-    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+    if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)):
         return UpstreamFailure("timeout", f"upstream timed out ({phase})")
     if isinstance(exc, aiohttp.ClientConnectorError):
         return UpstreamFailure("connect", "could not connect to the upstream")
@@ -95,7 +95,7 @@ class UpstreamResponse:
                 parts.append(chunk)
         except UpstreamFailure:
             raise
-        except (Exception, asyncio.TimeoutError) as exc:
+        except Exception as exc:  # every failure becomes an UpstreamFailure
             raise _classify(exc, "reading the body") from None
         finally:
             self.close()
@@ -118,7 +118,7 @@ class UpstreamResponse:
                         chunk = await self._resp.content.readany()
                 except UpstreamFailure:
                     raise
-                except (Exception, asyncio.TimeoutError) as exc:
+                except Exception as exc:  # every failure becomes an UpstreamFailure
                     failure = _classify(exc, "streaming")
                     if failure.kind == "reset":
                         return
@@ -173,6 +173,6 @@ class Upstream:
                 resp = await self._session.request(
                     req.method, req.url, data=req.body, headers=req.headers,
                     timeout=client_timeout, allow_redirects=False)
-        except (Exception, asyncio.TimeoutError) as exc:
+        except Exception as exc:  # every failure becomes an UpstreamFailure
             raise _classify(exc, "waiting for the response") from None
         return UpstreamResponse(resp, timeouts, deadline, req.stream_format)
