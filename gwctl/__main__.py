@@ -1,0 +1,35 @@
+"""``gwctl``'s entry point: run the app and turn every failure into an exit status.
+
+0 done; 1 gwd refused (its message, one line, on stderr); 2 usage error (Click's
+message); 3 gwd unreachable (naming the URL). No traceback is ever printed: an
+unexpected error is reported in one line, as a bug, with status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .client import ApiError, Unreachable
+    from .main import EXIT_REFUSED, EXIT_UNREACHABLE, command
+    from .output import note
+
+    try:
+        command().main(args=argv, prog_name="gwctl")
+    except ApiError as exc:
+        note(str(exc))
+        sys.exit(EXIT_REFUSED)
+    except Unreachable as exc:
+        note(str(exc))
+        sys.exit(EXIT_UNREACHABLE)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # the promise is: never a traceback
+        note(f"internal error (a bug in gwctl, please report it): "
+             f"{type(exc).__name__}: {exc}")
+        sys.exit(EXIT_REFUSED)
+
+
+if __name__ == "__main__":
+    main()

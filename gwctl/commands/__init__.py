@@ -1,0 +1,1 @@
+"""gwctl's commands, one module per noun: key, spend, models, config, health."""
