@@ -36,8 +36,21 @@ def parser() -> argparse.ArgumentParser:
                    choices=["debug", "info", "warning", "error"], help="log verbosity")
     p.add_argument("--allow-weak-master-key", action="store_true",
                    help="start on a non-loopback address even with a weak master key")
+    p.add_argument("--workers", type=_positive, default=1, metavar="N",
+                   help="worker processes sharing the port (default 1; e.g. one per core)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--version", action="version", version=f"gwd {__version__}")
     return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 256")
+    return value
 
 
 def _is_loopback(host: str) -> bool:
@@ -68,7 +81,7 @@ def choose_host(args: argparse.Namespace, config: Config) -> str:
     return host
 
 
-async def serve(config: Config, host: str, port: int) -> None:
+async def serve(config: Config, host: str, port: int, reuse_port: bool = False) -> None:
     from .app import build_app
     from .runtime import Runtime
     from .store.base import StoreUnavailable
@@ -82,7 +95,7 @@ async def serve(config: Config, host: str, port: int) -> None:
     except StoreUnavailable as exc:
         raise SystemExit(f"gwd: cannot open the {runtime.store.backend} database: {exc}") from None
     try:
-        site = web.TCPSite(runner, host, port, backlog=1024)
+        site = web.TCPSite(runner, host, port, backlog=1024, reuse_port=reuse_port or None)
         await site.start()
     except OSError as exc:
         await runner.cleanup()
@@ -126,12 +139,17 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         print(f"gwd: config error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    if args.workers > 1:
+        from .workers import Supervisor, worker_command
+
+        argv = sys.argv[1:] if argv is None else argv
+        raise SystemExit(Supervisor(worker_command(argv), args.workers).run())
     try:
         import uvloop
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         runner = asyncio.run
-    runner(serve(config, host, args.port))
+    runner(serve(config, host, args.port, reuse_port=args.worker))
 
 
 if __name__ == "__main__":
