@@ -13,7 +13,6 @@ import logging
 import signal
 import sys
 
-from aiohttp import web
 
 from . import __version__
 from .config import Config, ConfigError, is_weak_master_key, load_config
@@ -82,6 +81,8 @@ def choose_host(args: argparse.Namespace, config: Config) -> str:
 
 
 async def serve(config: Config, host: str, port: int, reuse_port: bool = False) -> None:
+    from aiohttp import web  # imported here so --help and --version answer at once
+
     from .app import build_app
     from .runtime import Runtime
     from .store.base import StoreUnavailable
