@@ -13,7 +13,6 @@ import logging
 import signal
 import sys
 
-
 from . import __version__
 from .config import Config, ConfigError, is_weak_master_key, load_config
 

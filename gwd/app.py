@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from .accesslog import access_middleware
 from .handlers import keys, openai, ops, spend
 from .middleware import auth_middleware, error_middleware
 from .runtime import RUNTIME, Runtime
 
 
 def build_app(runtime: Runtime) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, auth_middleware],
+    app = web.Application(middlewares=[access_middleware, error_middleware, auth_middleware],
                           client_max_size=runtime.max_body_bytes)
     app[RUNTIME] = runtime
     app.add_routes(openai.routes() + keys.routes() + spend.routes() + ops.routes())

@@ -9,6 +9,14 @@ second (with whether it was deleted, so the 401 can say which). Every failure is
 :class:`AuthenticationError` (401) or, when the store cannot be reached,
 :class:`ServiceUnavailable` (503) — there is no path that yields an empty identity.
 Error messages never echo the credential.
+
+While the database is down (fail closed, the default): a key already in the
+cache keeps working until its entry is ``key_cache_ttl`` old (5 s by default),
+which carries the proxy through a short blip; after that, and for every key not
+in the cache, the answer is 503 ``database_unavailable`` — never 401, never an
+empty identity. ``allow_requests_on_db_unavailable`` (opt-in, like LiteLLM's
+setting of that name) lets cached keys serve on past their TTL until the
+database is back; unknown keys still get 503.
 """
 
 from __future__ import annotations
@@ -77,18 +85,32 @@ def credential(headers: Mapping[str, str]) -> str | None:
 
 
 class KeyCache:
-    """Key records by hash, trusted for ``ttl`` seconds; absent keys for 1 s."""
+    """Key records by hash, trusted for ``ttl`` seconds; absent keys for 1 s.
+
+    With ``stale_if_error``, a key record past its TTL is still returned while the
+    store is unavailable (fail open for known keys; see the module docstring)."""
 
     def __init__(self, store: Store, ttl: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 stale_if_error: bool = False) -> None:
         self.store = store
         self.ttl = ttl
         self.clock = clock
+        self.stale_if_error = stale_if_error
         self._entries: OrderedDict[str, tuple[CachedKey, float]] = OrderedDict()
         self._loading: dict[str, asyncio.Future[CachedKey]] = {}
         self._generation = 0
 
     async def get(self, token_hash: str) -> CachedKey:
+        try:
+            return await self._get(token_hash)
+        except StoreUnavailable:
+            entry = self._entries.get(token_hash)
+            if self.stale_if_error and entry is not None and isinstance(entry[0], KeyRecord):
+                return entry[0]
+            raise
+
+    async def _get(self, token_hash: str) -> CachedKey:
         entry = self._entries.get(token_hash)
         now = self.clock()
         if entry is not None:
@@ -120,6 +142,9 @@ class KeyCache:
             return record
         deleted = await self.store.deleted_at(token_hash)
         return DeletedKey(deleted) if deleted is not None else None
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def put(self, token_hash: str, record: CachedKey) -> None:
         self._entries[token_hash] = (record, self.clock())

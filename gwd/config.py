@@ -101,7 +101,14 @@ class GeneralSettings:
     key_cache_ttl: float = 5.0            # seconds a cached key record is trusted
     spend_flush_interval: float = 0.1     # seconds between spend batch writes
     access_log: bool = False              # structured JSON access log lines (opt-in)
+    metrics_auth: bool = True             # /metrics needs the master key (false: public)
     drain_timeout: float = 30.0           # seconds SIGTERM waits for in-flight requests
+    # the database misbehaving (docs/operations.md, "When the database fails")
+    spend_journal: str | None = None      # spend rows wait here while the DB is down
+    spend_journal_max_mb: float = 64.0    # past this the journal refuses rows (kept in memory)
+    database_connection_pool_limit: int = 10   # PostgreSQL connections per gwd process
+    database_connection_timeout: float = 2.0   # seconds to connect or to wait for a connection
+    allow_requests_on_db_unavailable: bool = False  # cached keys serve on while the DB is down
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +132,15 @@ class Config:
         if self.general.database_url:
             return self.general.database_url
         return "sqlite:///" + str(Path(self.path).resolve().with_name("gw.sqlite3"))
+
+    @property
+    def spend_journal_path(self) -> str:
+        """Where spend rows wait while the database is down: ``spend_journal`` (relative to
+        the config's directory), else ``<config name>.spend-journal.jsonl`` next to it."""
+        config = Path(self.path).resolve()
+        if self.general.spend_journal:
+            return str(config.parent / Path(self.general.spend_journal).expanduser())
+        return str(config.with_name(config.stem + ".spend-journal.jsonl"))
 
 
 def split_model(model: str) -> tuple[str, str] | None:
@@ -368,7 +384,16 @@ def _general(r: _Reader, raw: dict[str, Any]) -> GeneralSettings:
             opt[key] = float(r.number(where, value, exclusive=True))
         elif key == "budget_output_allowance":
             opt[key] = r.number(where, value, integer=True)
-        elif key == "access_log":
+        elif key in ("access_log", "metrics_auth"):
+            opt[key] = r.boolean(where, value)
+        elif key == "spend_journal":
+            if value is not None:
+                opt[key] = r.string(where, value)
+        elif key in ("spend_journal_max_mb", "database_connection_timeout"):
+            opt[key] = float(r.number(where, value, exclusive=True))
+        elif key == "database_connection_pool_limit":
+            opt[key] = r.number(where, value, integer=True, minimum=1)
+        elif key == "allow_requests_on_db_unavailable":
             opt[key] = r.boolean(where, value)
         else:
             r.warnings.append(f"{where} is not used by gw; ignored")

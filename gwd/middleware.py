@@ -2,11 +2,13 @@
 
 Every route handler is declared with an auth level (:func:`route_auth`):
 ``public`` (health), ``proxy`` (master or virtual key), ``admin`` (master key
-only; a virtual key gets 403). The auth middleware reads the level from the
-*matched route's* handler — never from the path text — and a handler without
-a level is refused (fail closed). The error middleware renders every error,
-ours or aiohttp's, in OpenAI's envelope and never lets a traceback or a secret
-reach the client.
+only; a virtual key gets 403), ``metrics`` (admin, or public when
+``general_settings.metrics_auth`` is false; see :mod:`gwd.metrics`). The auth
+middleware reads the level from the *matched route's* handler — never from the
+path text — and a handler without a level is refused (fail closed). The error
+middleware renders every error, ours or aiohttp's, in OpenAI's envelope and
+never lets a traceback or a secret reach the client; it counts each error it
+renders (``gw_http_errors_total``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import orjson
 from aiohttp import web
 
 from .auth import Identity
+from .call import Call
 from .errors import (
     AuthenticationError,
     GatewayError,
@@ -36,8 +39,9 @@ from .runtime import RUNTIME
 log = logging.getLogger("gwd.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PUBLIC, PROXY, ADMIN = "public", "proxy", "admin"
+PUBLIC, PROXY, ADMIN, METRICS = "public", "proxy", "admin", "metrics"
 IDENTITY = web.RequestKey("gw.identity", Identity)
+CALL = web.RequestKey("gw.call", Call)  # set by the proxy handlers once a call is admitted
 JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "")
 
 
@@ -63,6 +67,11 @@ def error_response(error: GatewayError) -> web.Response:
     return json_response(error.body(), status=error.status, headers=error.headers or None)
 
 
+def _render(request: web.Request, error: GatewayError) -> web.Response:
+    request.app[RUNTIME].metrics.error(error.status, error.code)
+    return error_response(error)
+
+
 _HTTP_ERRORS: dict[int, Callable[[], GatewayError]] = {
     404: lambda: NotFound("Unknown route. See /openapi.json for the routes gwd serves."),
     405: lambda: MethodNotAllowed("This route does not accept that HTTP method."),
@@ -75,22 +84,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except GatewayError as error:
-        return error_response(error)
+        return _render(request, error)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         make = _HTTP_ERRORS.get(exc.status)
-        error = make() if make else InvalidRequest(exc.reason or "Bad request.")
+        mapped = make() if make else InvalidRequest(exc.reason or "Bad request.")
         if exc.status not in _HTTP_ERRORS:
-            error.status = exc.status
-        return error_response(error)
+            mapped.status = exc.status
+        if "Allow" in exc.headers:  # a 405 says which methods the route takes (RFC 9110)
+            mapped.headers = {"Allow": exc.headers["Allow"]}
+        return _render(request, mapped)
     except (asyncio.CancelledError, ConnectionError):
         raise
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.match_info.route.name
                       or request.match_info.route.resource)
-        return error_response(GatewayError("Internal error in gwd; the operator's log has "
-                                           "the details."))
+        return _render(request, GatewayError("Internal error in gwd; the operator's log has "
+                                             "the details."))
 
 
 @web.middleware
@@ -99,9 +110,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if match.http_exception is not None:
         raise match.http_exception
     level = getattr(match.handler, "__gw_auth__", None)
+    runtime = request.app[RUNTIME]
+    if level == METRICS:
+        level = ADMIN if runtime.config.general.metrics_auth else PUBLIC
     if level == PUBLIC:
         return await handler(request)
-    runtime = request.app[RUNTIME]
     if runtime.draining:
         raise ServiceUnavailable("gwd is shutting down.", code="shutting_down")
     if level not in (PROXY, ADMIN):

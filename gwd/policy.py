@@ -12,6 +12,10 @@ plus ``max_tokens`` x its highest output price — and is refused (400
 ``budget_exceeded``, no upstream call) when that does not fit in what remains.
 Calls without ``max_tokens`` reserve an output allowance, or whatever remains
 if that is less. The store makes the reservation atomic across replicas.
+
+No call is admitted that could not be billed: while the spend recorder's
+buffer is full (the database and the spend journal both refusing rows), every
+call gets 503 ``spend_backlog_full``; a failed reservation is 503 too.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from .errors import (
 from .pricing import PriceTable, cost
 from .providers import get_provider
 from .schema import CallRequest
+from .spend import SpendRecorder
 from .store.base import KeyRecord, Store, StoreUnavailable
 
 ENDPOINT_NAMES = {"chat": "chat completions", "completions": "text completions",
@@ -67,11 +72,13 @@ def allowed_models(key: KeyRecord | None, groups: Mapping[str, object]) -> list[
 
 class Policy:
     def __init__(self, groups: Mapping[str, tuple[Deployment, ...]], prices: PriceTable,
-                 store: Store, output_allowance: int) -> None:
+                 store: Store, output_allowance: int,
+                 recorder: SpendRecorder | None = None) -> None:
         self.groups = groups
         self.prices = prices
         self.store = store
         self.output_allowance = output_allowance
+        self.recorder = recorder
 
     async def admit(self, identity: Identity, req: CallRequest) -> Call:
         group = resolve_model(identity.key, req.model, self.groups)
@@ -81,6 +88,10 @@ class Policy:
             raise InvalidRequest(f"The model '{req.model[:100]}' does not support "
                                  f"{ENDPOINT_NAMES[req.endpoint]}.", param="model",
                                  code="unsupported_endpoint")
+        if self.recorder is not None and not self.recorder.accepting:
+            raise ServiceUnavailable("Spend cannot be recorded right now (the database is "
+                                     "unavailable); try again shortly.",
+                                     code="spend_backlog_full")
         call = Call(request=req, identity=identity, group=group, deployments=deps)
         key = identity.key
         if key is not None and key.max_budget is not None:

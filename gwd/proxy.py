@@ -23,6 +23,7 @@ from aiohttp import web
 from .call import Biller, Call
 from .config import Deployment, RouterSettings
 from .errors import GatewayError, RateLimited, UpstreamClientError, UpstreamError, UpstreamTimeout
+from .metrics import Metrics
 from .providers import get_provider
 from .providers.base import (
     BadUpstreamResponse,
@@ -45,8 +46,10 @@ SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
 class _Retry(Exception):
     """This deployment failed in a way another deployment may not."""
 
-    def __init__(self, error: GatewayError, retry_after: float | None = None) -> None:
+    def __init__(self, error: GatewayError, outcome: str,
+                 retry_after: float | None = None) -> None:
         self.error = error
+        self.outcome = outcome  # the attempt's outcome in gw_upstream_attempts_total
         self.retry_after = retry_after
 
 
@@ -63,9 +66,10 @@ def _status_error(provider: Provider, dep: Deployment, status: int, payload: byt
     """Map an upstream non-2xx answer to a retry or a client-facing error."""
     if status == 429:
         return _Retry(RateLimited(f"deployment {dep.id} is rate limited by its upstream"),
-                      _retry_after(headers))
+                      "429", _retry_after(headers))
     if status >= 500 or status < 400:
-        return _Retry(UpstreamError(f"deployment {dep.id} failed with HTTP {status}"))
+        return _Retry(UpstreamError(f"deployment {dep.id} failed with HTTP {status}"),
+                      "5xx" if status >= 500 else "bad_response")
     if status in (401, 403):
         return UpstreamError(f"the upstream of deployment {dep.id} refused gwd's credentials "
                              f"(HTTP {status}); the operator must check its api_key",
@@ -77,9 +81,15 @@ def _status_error(provider: Provider, dep: Deployment, status: int, payload: byt
 
 def _failure_error(dep: Deployment, failure: UpstreamFailure) -> _Retry:
     if failure.is_timeout:
-        return _Retry(UpstreamTimeout(f"deployment {dep.id}: {failure.message}"))
+        return _Retry(UpstreamTimeout(f"deployment {dep.id}: {failure.message}"), "timeout")
     code = "upstream_bad_response" if failure.kind == "bad_response" else "upstream_error"
-    return _Retry(UpstreamError(f"deployment {dep.id}: {failure.message}", code=code))
+    return _Retry(UpstreamError(f"deployment {dep.id}: {failure.message}", code=code),
+                  failure.kind)
+
+
+def _http_status(exc: BaseException) -> int:
+    """The HTTP status a client gets for a call that failed with ``exc``."""
+    return exc.status if isinstance(exc, GatewayError) else 500
 
 
 def _final_error(errors: list[_Retry]) -> GatewayError:
@@ -102,11 +112,12 @@ class Proxy:
     """Sends admitted calls upstream and relays the answers."""
 
     def __init__(self, router: Router, upstream: Upstream, biller: Biller,
-                 settings: RouterSettings) -> None:
+                 settings: RouterSettings, metrics: Metrics) -> None:
         self.router = router
         self.upstream = upstream
         self.biller = biller
         self.settings = settings
+        self.metrics = metrics
 
     def timeouts(self, dep: Deployment, stream: bool) -> Timeouts:
         s = self.settings
@@ -140,8 +151,9 @@ class Proxy:
                 return web.Response(body=body, content_type="application/json",
                                     headers=self.headers(call, cost))
             raise _final_error(errors)
-        finally:
-            self.biller.bill(call, dep, None, "error")
+        except BaseException as exc:
+            self.biller.bill(call, dep, None, "error", _http_status(exc))
+            raise
 
     async def _attempt(self, call: Call, dep: Deployment) -> Completion:
         provider = get_provider(dep.provider)
@@ -151,7 +163,6 @@ class Proxy:
         upstream_req = provider.build_request(dep, req.endpoint, req.body, stream=False)
         started = time.perf_counter()
         self.router.started(dep)
-        ok = False
         try:
             resp = await self.upstream.open(upstream_req, self.timeouts(dep, False))
             if not 200 <= resp.status < 300:
@@ -159,15 +170,24 @@ class Proxy:
                 raise _status_error(provider, dep, resp.status, payload, resp.headers)
             payload = await resp.read()
             completion = provider.parse_response(dep, req.endpoint, req.body, payload)
-            ok = True
-            return completion
-        except UpstreamFailure as failure:
-            raise _failure_error(dep, failure) from None
-        except BadUpstreamResponse as bad:
-            raise _Retry(UpstreamError(f"deployment {dep.id}: {bad}",
-                                       code="upstream_bad_response")) from None
-        finally:
-            self.router.finished(dep, time.perf_counter() - started if ok else None)
+        except BaseException as exc:
+            raise self._attempt_failed(dep, exc) from None
+        self.router.finished(dep, time.perf_counter() - started)
+        self.metrics.attempt(dep.id, "ok")
+        return completion
+
+    def _attempt_failed(self, dep: Deployment, exc: BaseException) -> BaseException:
+        """Account for an attempt that ended with ``exc``; returns the exception to raise
+        (a :class:`_Retry` when another deployment may do better)."""
+        self.router.finished(dep, None)
+        if isinstance(exc, UpstreamFailure):
+            exc = _failure_error(dep, exc)
+        elif isinstance(exc, BadUpstreamResponse):
+            exc = _Retry(UpstreamError(f"deployment {dep.id}: {exc}",
+                                       code="upstream_bad_response"), "bad_response")
+        self.metrics.attempt(dep.id, exc.outcome if isinstance(exc, _Retry)
+                             else "4xx" if isinstance(exc, GatewayError) else "aborted")
+        return exc
 
     # ------------------------------------------------------------------ stream
     async def stream(self, call: Call, request: web.Request) -> web.StreamResponse:
@@ -186,8 +206,9 @@ class Proxy:
                     continue
                 return await self._relay(call, dep, request, *opened)
             raise _final_error(errors)
-        finally:
-            self.biller.bill(call, dep, None, "error")
+        except BaseException as exc:
+            self.biller.bill(call, dep, None, "error", _http_status(exc))
+            raise
 
     async def _open_stream(self, call: Call, dep: Deployment, provider: Provider
                            ) -> tuple[UpstreamResponse, StreamTranslator, list[Json], float]:
@@ -211,18 +232,14 @@ class Proxy:
                     break
             if not first and not translator.done:
                 raise _Retry(UpstreamError(f"deployment {dep.id}: stream ended before any "
-                                           "answer", code="upstream_bad_response"))
-            return resp, translator, first, started
+                                           "answer", code="upstream_bad_response"),
+                             "bad_response")
         except BaseException as exc:
             if resp is not None:
                 resp.close()
-            self.router.finished(dep, None)
-            if isinstance(exc, UpstreamFailure):
-                raise _failure_error(dep, exc) from None
-            if isinstance(exc, BadUpstreamResponse):
-                raise _Retry(UpstreamError(f"deployment {dep.id}: {exc}",
-                                           code="upstream_bad_response")) from None
-            raise
+            raise self._attempt_failed(dep, exc) from None
+        self.metrics.attempt(dep.id, "ok")
+        return resp, translator, first, started
 
     async def _start_response(self, call: Call, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={**SSE_HEADERS, **self.headers(call)})

@@ -1,7 +1,7 @@
 """The running gateway: every long-lived part, built from a Config, started and stopped once.
 
 :class:`Runtime` owns the store, the key cache and authenticator, the router,
-the upstream session, the spend recorder, the policy and the proxy. Handlers
+the upstream session, the spend recorder, the policy, the proxy and the metrics. Handlers
 reach it through ``request.app[RUNTIME]``. ``reload()`` swaps in a new config
 without touching calls in flight (each call holds its own deployment tuple).
 """
@@ -18,6 +18,8 @@ from aiohttp import web
 from .auth import Authenticator, KeyCache
 from .call import Biller
 from .config import Config, ConfigError, load_config
+from .journal import SpendJournal, database_name
+from .metrics import Metrics
 from .policy import Policy
 from .pricing import PriceTable
 from .proxy import Proxy
@@ -36,18 +38,25 @@ HOUSEKEEPING_INTERVAL = 60.0
 class Runtime:
     def __init__(self, config: Config, store: Store | None = None) -> None:
         self.config = config
-        self.store = store or open_store(config.database_url)
         g = config.general
+        self.store = store or open_store(config.database_url,
+                                         pool_size=g.database_connection_pool_limit,
+                                         timeout=g.database_connection_timeout)
         self.max_body_bytes = int(g.max_request_body_mb * 1024 * 1024)
-        self.cache = KeyCache(self.store, g.key_cache_ttl)
+        self.cache = KeyCache(self.store, g.key_cache_ttl,
+                              stale_if_error=g.allow_requests_on_db_unavailable)
         self.auth = Authenticator(g.master_key, self.cache)
         self.prices = PriceTable.packaged()
         self.router = Router(config.router)
         self.upstream = Upstream()
-        self.recorder = SpendRecorder(self.store, g.spend_flush_interval)
-        self.biller = Biller(self.prices, self.recorder)
-        self.policy = Policy(config.groups, self.prices, self.store, g.budget_output_allowance)
-        self.proxy = Proxy(self.router, self.upstream, self.biller, config.router)
+        self.journal = SpendJournal(config.spend_journal_path, database_name(config.database_url),
+                                    int(g.spend_journal_max_mb * 1024 * 1024))
+        self.recorder = SpendRecorder(self.store, g.spend_flush_interval, self.journal)
+        self.metrics = Metrics()
+        self.biller = Biller(self.prices, self.recorder, self.metrics)
+        self.policy = Policy(config.groups, self.prices, self.store, g.budget_output_allowance,
+                             self.recorder)
+        self.proxy = Proxy(self.router, self.upstream, self.biller, config.router, self.metrics)
         self.draining = False
         self.in_flight = 0
         self.started_at = datetime.now(UTC)
@@ -61,7 +70,8 @@ class Runtime:
         await self.store.open()
         await self.store.listen(self._key_changed)
         await self.upstream.start()
-        self.recorder.start()
+        self._check_db_fault_settings()
+        await self.recorder.start()  # replays what an earlier run left in the journal
         self._housekeeping = asyncio.create_task(self._housekeep(), name="gwd-housekeeping")
 
     async def stop(self) -> None:
@@ -72,6 +82,16 @@ class Runtime:
         await self.recorder.close()
         await self.upstream.close()
         await self.store.close()
+
+    def _check_db_fault_settings(self) -> None:
+        problem = self.journal.writable()
+        if problem:
+            log.warning("spend journal %s: %s; while the database is down, spend rows will be "
+                        "kept in memory only (set general_settings.spend_journal to a writable "
+                        "path)", self.journal.path, problem)
+        if self.config.general.allow_requests_on_db_unavailable:
+            log.warning("allow_requests_on_db_unavailable is on: while the database is down, "
+                        "keys already in the cache keep serving past key_cache_ttl (fail open)")
 
     def _key_changed(self, token_hash: str) -> None:
         self.cache.invalidate(token_hash)
@@ -92,6 +112,7 @@ class Runtime:
                               "cannot change while gwd runs; restart gwd to move databases")
         self.config = new
         self.auth = Authenticator(new.general.master_key, self.cache)
+        self.cache.stale_if_error = new.general.allow_requests_on_db_unavailable
         self.router.settings = new.router
         self.proxy.settings = new.router
         self.policy.groups = new.groups

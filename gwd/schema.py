@@ -158,7 +158,8 @@ def _messages(messages: Any) -> None:
         where = f"messages.{i}"
         if not isinstance(m, dict):
             raise _bad(f"'{where}' must be an object with 'role' and 'content'", param=where)
-        if m.get("role") not in ROLES:
+        role = m.get("role")
+        if not isinstance(role, str) or role not in ROLES:  # a dict is unhashable: not `in`
             raise _bad(f"'{where}.role' must be one of {', '.join(sorted(ROLES))}",
                        param=f"{where}.role")
         content = m.get("content")

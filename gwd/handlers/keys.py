@@ -14,6 +14,8 @@ from ..middleware import ADMIN, PROXY, identity, json_response, read_json, route
 from ..runtime import RUNTIME, Runtime
 from ..store.base import KeyRecord, StoreUnavailable
 
+MAX_PAGE = 1_000_000
+
 
 def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("The key database is unavailable; try again shortly.",
@@ -170,8 +172,9 @@ async def list_keys(request: web.Request) -> web.Response:
         size = int(request.query.get("size", "100"))
     except ValueError:
         raise InvalidRequest("'page' and 'size' must be integers.", param="page") from None
-    if page < 1 or not 1 <= size <= 1000:
-        raise InvalidRequest("'page' must be >= 1 and 'size' from 1 to 1000.", param="size")
+    if not 1 <= page <= MAX_PAGE or not 1 <= size <= 1000:  # the offset must fit in 64 bits
+        raise InvalidRequest(f"'page' must be from 1 to {MAX_PAGE} and 'size' from 1 to 1000.",
+                             param="size")
     try:
         await runtime.recorder.flush()
         records = await runtime.store.list_keys(limit=size, offset=(page - 1) * size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..middleware import PROXY, Handler, identity, json_response, read_json, route_auth
+from ..middleware import CALL, PROXY, Handler, identity, json_response, read_json, route_auth
 from ..policy import allowed_models
 from ..providers.base import Endpoint
 from ..runtime import RUNTIME
@@ -16,7 +16,8 @@ def call_handler(endpoint: Endpoint) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         runtime = request.app[RUNTIME]
         body, size = await read_json(request)
-        call = await runtime.policy.admit(identity(request), validate(endpoint, body, size))
+        call = request[CALL] = await runtime.policy.admit(identity(request),
+                                                          validate(endpoint, body, size))
         runtime.in_flight += 1
         try:
             if call.request.stream:

@@ -1,13 +1,14 @@
-"""Operations routes: health probes, detailed health, config reload."""
+"""Operations routes: health probes, detailed health, config reload, metrics, OpenAPI."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from .. import __version__
+from .. import __version__, metrics, openapi
+from ..auth import credential
 from ..config import ConfigError
 from ..errors import InvalidRequest
-from ..middleware import ADMIN, PUBLIC, json_response, route_auth
+from ..middleware import ADMIN, METRICS, PUBLIC, json_response, route_auth
 from ..runtime import RUNTIME
 from ..store.base import StoreUnavailable
 
@@ -25,6 +26,8 @@ async def readiness(request: web.Request) -> web.Response:
     try:
         await runtime.store.ping()
     except StoreUnavailable:
+        if runtime.config.general.allow_requests_on_db_unavailable:  # fail open: stay in
+            return json_response({"status": "degraded", "db": "down"})  # rotation, say so
         return json_response({"status": "unavailable", "db": "down"}, status=503)
     return json_response({"status": "ok", "db": "ok"})
 
@@ -66,9 +69,26 @@ async def reload_config(request: web.Request) -> web.Response:
                           "warnings": list(config.warnings)})
 
 
+@route_auth(METRICS)
+async def prometheus(request: web.Request) -> web.Response:
+    body = metrics.scrape(request.app[RUNTIME])
+    return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
+@route_auth(PUBLIC)
+async def openapi_json(request: web.Request) -> web.Response:
+    """Public; the configured model groups are shown (as examples) to the master key only."""
+    runtime = request.app[RUNTIME]
+    raw = credential(request.headers)
+    master = runtime.auth.open or (raw is not None and runtime.auth.is_master(raw))
+    return json_response(openapi.document(runtime.groups if master else ()))
+
+
 def routes() -> list[web.RouteDef]:
     return [web.get("/health/liveliness", liveliness, allow_head=False),
             web.get("/health/liveness", liveliness, allow_head=False),
             web.get("/health/readiness", readiness, allow_head=False),
             web.get("/health", health, allow_head=False),
-            web.post("/config/reload", reload_config)]
+            web.post("/config/reload", reload_config),
+            web.get("/metrics", prometheus, allow_head=False),
+            web.get("/openapi.json", openapi_json, allow_head=False)]

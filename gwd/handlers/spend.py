@@ -28,15 +28,15 @@ def parse_when(value: str | None, param: str) -> datetime | None:
     if value is None or value == "":
         return None
     match = _RELATIVE.fullmatch(value)
-    if match:
-        return datetime.now(UTC) - timedelta(seconds=int(match[1]) * _UNITS[match[2]])
     try:
+        if match:
+            return datetime.now(UTC) - timedelta(seconds=int(match[1]) * _UNITS[match[2]])
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # 999999d and 0001-01-01T00:00+01:00 overflow
         raise InvalidRequest(f"'{param}' must be an ISO 8601 date or time "
-                             "(2026-11-28, 2026-11-28T10:00:00Z) or a span like 24h or 7d.",
-                             param=param) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+                             "(2026-11-28, 2026-11-28T10:00:00Z) or a span like 24h or 7d, "
+                             "from year 1 to 9999.", param=param) from None
 
 
 def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:

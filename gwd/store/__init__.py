@@ -37,8 +37,12 @@ _SQLITE = "sqlite:///"
 _POSTGRES = ("postgresql://", "postgres://")
 
 
-def open_store(url: str, *, base_dir: str | os.PathLike[str] | None = None) -> Store:
-    """The backend for ``url`` (not connected yet). ``ValueError`` for any other scheme."""
+def open_store(url: str, *, base_dir: str | os.PathLike[str] | None = None,
+               pool_size: int = 10, timeout: float = 2.0) -> Store:
+    """The backend for ``url`` (not connected yet). ``ValueError`` for any other scheme.
+
+    PostgreSQL only: ``pool_size`` connections at most, and ``timeout`` seconds to
+    connect or to wait for a pooled connection."""
     if url.startswith(_SQLITE):
         path = url[len(_SQLITE):]
         if not path:
@@ -49,7 +53,8 @@ def open_store(url: str, *, base_dir: str | os.PathLike[str] | None = None) -> S
         return SQLiteStore(path)
     if url.startswith(_POSTGRES):
         from .postgres import PostgresStore
-        return PostgresStore(url)
+        return PostgresStore(url, max_size=pool_size, connect_timeout=timeout,
+                             acquire_timeout=timeout)
     scheme = url.split("://", 1)[0] if "://" in url else "(none)"
     raise ValueError(f"unsupported database URL scheme {scheme!r} "
                      "(use sqlite:///PATH or postgresql://...)")

@@ -98,7 +98,8 @@ class KeyChangeListener:
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
             except _ERRORS as exc:
-                log.warning("cannot listen for key changes (retrying in %.1fs): %s", delay, exc)
+                log.warning("cannot listen for key changes (retrying in %.1fs): %s", delay,
+                            _describe(exc))
                 if conn is not None:
                     await _close(conn)
                 first = False
@@ -115,7 +116,7 @@ class KeyChangeListener:
             try:
                 await self._watch(conn, lost)
             except _ERRORS as exc:
-                log.warning("key change listener lost its connection: %s", exc)
+                log.warning("key change listener lost its connection: %s", _describe(exc))
             finally:
                 self._listening = False
                 await _close(conn)
@@ -127,6 +128,10 @@ class KeyChangeListener:
                 await asyncio.wait_for(lost.wait(), self._ping_interval)
             except TimeoutError:
                 await conn.fetchval("SELECT 1", timeout=self._connect_timeout)
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__  # a timeout has no message
 
 
 async def _close(conn: asyncpg.Connection) -> None:

@@ -17,7 +17,12 @@ A deadlock or serialisation failure (possible only between unusual mixes, such
 as the same request_id replayed concurrently) is retried a few times. Every
 other database or connection error becomes :class:`StoreUnavailable` (a data
 error, such as a number out of range, becomes ``ValueError``): no raw asyncpg
-exception leaves this module.
+exception leaves this module, and no message carries the URL or its password.
+
+Timeouts, so a dead or silent database costs a caller seconds: connecting,
+waiting for a pooled connection and every statement on the request path (key
+lookups, reservations) 2 s each; off that path, spend batches 5 s, reports and
+listings 30 s, migrations (on their own connection) 60 s.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import asyncpg
 
@@ -53,6 +59,8 @@ _RETRIES = 5
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 _ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError,
            OSError, TimeoutError)
+_MIGRATION_TIMEOUT = 60.0
+_SPEND_TIMEOUT = 5.0      # a spend batch (off the request path; retried, then journaled)
 
 
 def _usd(value: Decimal | None) -> Decimal | None:
@@ -103,10 +111,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=c.dumps, decoder=c.loads, schema="pg_catalog")
 
 
-def _unavailable(exc: BaseException) -> Exception:
-    if isinstance(exc, asyncpg.DataError):
-        return ValueError(f"the database refused a value: {exc}")
-    return StoreUnavailable(f"PostgreSQL: {type(exc).__name__}: {exc}")
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _secrets(url: str) -> list[str]:
+    """What must never appear in a message: the URL, and its password (also decoded)."""
+    password = url.partition("://")[2].rpartition("@")[0].partition(":")[2]
+    return sorted({url, password, unquote(password)} - {""}, key=len, reverse=True)
 
 
 class PostgresStore(Store):
@@ -114,21 +126,48 @@ class PostgresStore(Store):
 
     backend = "postgresql"
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10,
-                 connect_timeout: float = 5.0, command_timeout: float = 15.0,
-                 acquire_timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, min_size: int = 0, max_size: int = 10,
+                 connect_timeout: float = 2.0, command_timeout: float = 2.0,
+                 acquire_timeout: float = 2.0, batch_timeout: float = 30.0) -> None:
         self.url = url
         self._pool_args = {"min_size": min_size, "max_size": max_size,
-                           "timeout": connect_timeout, "command_timeout": command_timeout}
+                           "timeout": connect_timeout, "command_timeout": command_timeout,
+                           "server_settings": {"application_name": "gwd"}}
         self._connect_timeout = connect_timeout
         self._acquire_timeout = acquire_timeout
+        self._batch = batch_timeout
+        self._deadline = command_timeout
+        self._secrets = _secrets(url)
         self._pool: asyncpg.Pool | None = None
         self._listener: KeyChangeListener | None = None
 
     # plumbing ----------------------------------------------------------------
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _unavailable(self, exc: BaseException) -> Exception:
+        if isinstance(exc, asyncpg.DataError):
+            return ValueError(f"the database refused a value: {exc}")
+        return StoreUnavailable(self._redact(f"PostgreSQL: {_describe(exc)}"))
+
     async def _run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *,
-                   transaction: bool = True) -> T:
-        """Run ``fn`` on a pooled connection (in a transaction), retrying deadlocks."""
+                   transaction: bool = True, deadline: float | None = None) -> T:
+        """Run ``fn`` on a pooled connection (in a transaction), retrying deadlocks. The
+        caller waits ``deadline`` (default ``command_timeout``) at most: asyncpg's cleanup
+        of a silent connection can take as long again, so it goes on in the background."""
+        wait = deadline or self._deadline
+        work = asyncio.ensure_future(self._attempts(fn, transaction))
+        # retrieve the outcome even when the caller gave up (deadline, cancelled)
+        work.add_done_callback(lambda w: w.cancelled() or w.exception())
+        try:
+            return await asyncio.wait_for(asyncio.shield(work), wait)
+        except TimeoutError:
+            raise StoreUnavailable(f"PostgreSQL did not answer within {wait:g} s") from None
+
+    async def _attempts(self, fn: Callable[[asyncpg.Connection], Awaitable[T]],
+                        transaction: bool) -> T:
         for attempt in range(_RETRIES):
             pool = self._pool
             if pool is None:
@@ -141,29 +180,28 @@ class PostgresStore(Store):
                         return await fn(conn)
             except _RETRYABLE as exc:
                 if attempt + 1 == _RETRIES:
-                    raise StoreUnavailable(f"PostgreSQL: gave up after {_RETRIES} tries: "
-                                           f"{exc}") from exc
+                    raise StoreUnavailable(self._redact(
+                        f"PostgreSQL: gave up after {_RETRIES} tries: {exc}")) from exc
                 await asyncio.sleep(random.uniform(0.001, 0.02) * (attempt + 1))
             except _ERRORS as exc:
-                raise _unavailable(exc) from exc
+                raise self._unavailable(exc) from exc
         raise AssertionError("unreachable")
 
     # lifecycle ---------------------------------------------------------------
     async def open(self) -> None:
         if self._pool is not None:
             return
-        try:
-            pool = await asyncpg.create_pool(self.url, init=_init_connection, **self._pool_args)
-        except _ERRORS as exc:
-            raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
-        try:
-            async with pool.acquire(timeout=self._acquire_timeout) as conn:
+        try:  # migrations on their own connection: they may wait for another replica's
+            conn = await asyncpg.connect(self.url, timeout=self._connect_timeout,
+                                         command_timeout=_MIGRATION_TIMEOUT)
+            try:
                 await migrate(conn)
-        except BaseException as exc:
-            pool.terminate()
-            if isinstance(exc, _ERRORS):
-                raise _unavailable(exc) from exc
-            raise
+            finally:
+                await conn.close(timeout=self._connect_timeout)
+            pool = await asyncpg.create_pool(self.url, init=_init_connection, **self._pool_args)
+        except (*_ERRORS, ValueError) as exc:  # ValueError: a malformed URL
+            what = "use the database URL" if isinstance(exc, ValueError) else "connect"
+            raise StoreUnavailable(self._redact(f"cannot {what}: {_describe(exc)}")) from None
         self._pool = pool
 
     async def close(self) -> None:
@@ -239,8 +277,9 @@ class PostgresStore(Store):
 
     async def list_keys(self, limit: int = 100, offset: int = 0) -> list[KeyRecord]:
         c.check_page(limit, offset)
-        rows = await self._run(lambda conn: conn.fetch(q.LIST_KEYS, limit, offset),
-                               transaction=False)
+        rows = await self._run(
+            lambda conn: conn.fetch(q.LIST_KEYS, limit, offset, timeout=self._batch),
+            transaction=False, deadline=self._batch)
         return [_key(row) for row in rows]
 
     # spend -------------------------------------------------------------------
@@ -255,19 +294,19 @@ class PostgresStore(Store):
         async def tx(conn: asyncpg.Connection) -> int:
             added = 0
             if unique:
-                sums = await conn.fetch(q.INSERT_LEDGER, *arrays)
+                sums = await conn.fetch(q.INSERT_LEDGER, *arrays, timeout=self._batch)
                 added = sum(row["n"] for row in sums)
                 keyed = [row for row in sums if row["key_hash"] is not None]
                 if keyed:
                     hashes = [row["key_hash"] for row in keyed]
-                    await conn.execute(q.LOCK_KEYS, hashes)
+                    await conn.execute(q.LOCK_KEYS, hashes, timeout=self._batch)
                     await conn.execute(q.ADD_SPEND, hashes, [row["spend"] for row in keyed],
-                                       [row["n"] for row in keyed])
+                                       [row["n"] for row in keyed], timeout=self._batch)
             if settled:
-                await conn.execute(q.DELETE_RESERVATIONS, settled)
+                await conn.execute(q.DELETE_RESERVATIONS, settled, timeout=self._batch)
             return added
 
-        return await self._run(tx)
+        return await self._run(tx, deadline=_SPEND_TIMEOUT)
 
     async def reserve(self, token_hash: str, request_id: str, amount: Decimal,
                       budget: Decimal, partial: bool = False) -> Decimal | None:
@@ -298,12 +337,15 @@ class PostgresStore(Store):
 
     async def expire_reservations(self, older_than: datetime) -> int:
         cutoff = c.aware(older_than, "older_than")
-        status = await self._run(lambda conn: conn.execute(q.EXPIRE_RESERVATIONS, cutoff))
+        status = await self._run(
+            lambda conn: conn.execute(q.EXPIRE_RESERVATIONS, cutoff, timeout=self._batch),
+            deadline=self._batch)
         return int(status.rsplit(" ", 1)[-1])
 
     # reports -----------------------------------------------------------------
     async def spend_by_key(self) -> list[KeySpend]:
-        rows = await self._run(lambda conn: conn.fetch(q.SPEND_BY_KEY), transaction=False)
+        rows = await self._run(lambda conn: conn.fetch(q.SPEND_BY_KEY, timeout=self._batch),
+                               transaction=False, deadline=self._batch)
         return [KeySpend(token_hash=r["token_hash"], key_name=r["key_name"],
                          key_alias=r["key_alias"], spend=quantize(r["spend"]),
                          requests=r["requests"], max_budget=_usd(r["max_budget"]),
@@ -312,8 +354,9 @@ class PostgresStore(Store):
     async def spend_by_model(self, since: datetime | None = None,
                              until: datetime | None = None) -> list[ModelSpend]:
         bounds = _range(since, until)
-        rows = await self._run(lambda conn: conn.fetch(q.SPEND_BY_MODEL, *bounds),
-                               transaction=False)
+        rows = await self._run(
+            lambda conn: conn.fetch(q.SPEND_BY_MODEL, *bounds, timeout=self._batch),
+            transaction=False, deadline=self._batch)
         return [ModelSpend(model_group=r[0], deployment=r[1], provider=r[2],
                            spend=quantize(r[3]), requests=r[4], prompt_tokens=r[5],
                            completion_tokens=r[6]) for r in rows]
@@ -323,7 +366,8 @@ class PostgresStore(Store):
         bounds = _range(since, until)
         sql, args = ((q.SPEND_BY_DAY, bounds) if token_hash is None
                      else (q.SPEND_BY_DAY_FOR_KEY, (*bounds, token_hash)))
-        rows = await self._run(lambda conn: conn.fetch(sql, *args), transaction=False)
+        rows = await self._run(lambda conn: conn.fetch(sql, *args, timeout=self._batch),
+                               transaction=False, deadline=self._batch)
         return [DaySpend(day=r[0], spend=quantize(r[1]), requests=r[2], prompt_tokens=r[3],
                          completion_tokens=r[4]) for r in rows]
 
@@ -334,7 +378,8 @@ class PostgresStore(Store):
         bounds = _range(since, until)
         sql, args = ((q.SPEND_LOGS, (*bounds, limit, offset)) if token_hash is None
                      else (q.SPEND_LOGS_FOR_KEY, (*bounds, limit, offset, token_hash)))
-        rows = await self._run(lambda conn: conn.fetch(sql, *args), transaction=False)
+        rows = await self._run(lambda conn: conn.fetch(sql, *args, timeout=self._batch),
+                               transaction=False, deadline=self._batch)
         return [_ledger(row) for row in rows]
 
     # replicas ----------------------------------------------------------------

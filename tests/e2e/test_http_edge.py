@@ -70,6 +70,23 @@ async def test_unknown_route_is_404_and_wrong_method_405(client: TestClient) -> 
     await error_of(await client.get("/v1/chat/completions", headers=AUTH), 405)
 
 
+async def test_405_says_which_methods_and_every_error_has_a_request_id(
+        client: TestClient) -> None:
+    resp = await client.put("/key/list", headers=AUTH)
+    await error_of(resp, 405)
+    assert resp.headers["Allow"] == "GET"
+    assert resp.headers["x-request-id"].startswith("req_")
+
+
+@pytest.mark.parametrize("query", [
+    "/spend/logs?since=999999d", "/spend/days?until=0001-01-01T00:00:00%2B14:00",
+    "/spend/models?since=banana", "/key/list?page=99999999999999999999",
+])
+async def test_out_of_range_query_values_are_400_not_500(client: TestClient,
+                                                         query: str) -> None:
+    await error_of(await client.get(query, headers=AUTH), 400)
+
+
 @pytest.mark.parametrize("headers, code", [
     ({}, "missing_api_key"),
     ({"Authorization": "Bearer"}, "missing_api_key"),

@@ -32,6 +32,8 @@ def test_minimal_chat_is_valid() -> None:
     ({"messages": "hi"}, "messages"),
     ({"messages": []}, "messages"),
     ({"messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role"),
+    ({"messages": [{"role": {}, "content": "x"}]}, "messages.0.role"),  # unhashable: was a 500
+    ({"messages": [{"role": ["user"], "content": "x"}]}, "messages.0.role"),
     ({"messages": [{"role": "user", "content": 5}]}, "messages.0.content"),
     ({"messages": [{"role": "user"}]}, "messages.0.content"),
     ({"max_tokens": "10"}, "max_tokens"),
