@@ -1,10 +1,10 @@
-"""The ONLY module that does outbound HTTP: one pooled ``aiohttp.ClientSession``.
+"""The ONLY module that does outbound HTTP: one keep-alive pool (:mod:`gwd.http1`).
 
 Every request has four bounds: connect timeout, first-byte timeout (until the
-response headers), idle timeout (between two reads) and a total deadline.
+response head), idle timeout (between two reads) and a total deadline.
 Bodies are bounded, redirects are never followed (a provider key must not be
-sent to another host), and nothing from the client's headers is forwarded —
-providers build the headers from config alone.
+sent to another host: a 3xx is just an answer), and nothing from the client's
+headers is forwarded — providers build the headers from config alone.
 
 Failures are raised as :class:`UpstreamFailure` with a ``kind`` the proxy uses
 to decide on failover: ``connect``, ``timeout``, ``reset`` or ``bad_response``.
@@ -13,12 +13,11 @@ An HTTP status, even 5xx, is not a failure here: the caller reads it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiohttp
-
+from .http1 import HTTPFailure, Pool
+from .http1 import Response as _Response
 from .providers.base import UpstreamRequest
 from .sse import FramingError, decoder_for
 
@@ -47,59 +46,43 @@ class UpstreamFailure(Exception):
         return self.kind == "timeout"
 
 
-def _classify(exc: BaseException, phase: str) -> UpstreamFailure:
-    if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)):
-        return UpstreamFailure("timeout", f"upstream timed out ({phase})")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamFailure("connect", "could not connect to the upstream")
-    if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
-                        aiohttp.ClientOSError, ConnectionError)):
-        return UpstreamFailure("reset", f"upstream closed the connection ({phase})")
+def _failure(exc: HTTPFailure | FramingError) -> UpstreamFailure:
     if isinstance(exc, FramingError):
         return UpstreamFailure("bad_response", str(exc))
-    return UpstreamFailure("reset", f"upstream exchange failed ({phase}: {type(exc).__name__})")
+    return UpstreamFailure(exc.kind, str(exc))
+
+
+class Headers(dict[str, str]):
+    """Response headers (stored lower-case), looked up case-insensitively."""
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
 
 
 class UpstreamResponse:
     """An open upstream response: status, headers, and a bounded way to read the body."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, timeouts: Timeouts, deadline: float,
-                 stream_format: str) -> None:
+    def __init__(self, resp: _Response, stream_format: str) -> None:
         self._resp = resp
         self.status = resp.status
-        self.headers = resp.headers
-        self._timeouts = timeouts
-        self._deadline = deadline
+        self.headers = Headers(resp.headers)
         self._format = stream_format
         self._events: AsyncIterator[tuple[str | None, bytes]] | None = None
 
-    def _budget(self) -> float:
-        left = self._deadline - asyncio.get_running_loop().time()
-        if left <= 0:
-            raise UpstreamFailure("timeout", "upstream timed out (total deadline)")
-        return min(self._timeouts.idle, left)
-
     async def read(self, limit: int = MAX_BODY_BYTES) -> bytes:
         """The whole body (bounded by ``limit`` bytes and the timeouts)."""
-        parts: list[bytes] = []
-        size = 0
         try:
-            while True:
-                async with asyncio.timeout(self._budget()):
-                    chunk = await self._resp.content.readany()
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > limit:
-                    raise UpstreamFailure("bad_response", "upstream body too large")
-                parts.append(chunk)
-        except UpstreamFailure:
-            raise
-        except Exception as exc:  # every failure becomes an UpstreamFailure
-            raise _classify(exc, "reading the body") from None
+            return await self._resp.read(limit)
+        except HTTPFailure as exc:
+            raise _failure(exc) from None
         finally:
             self.close()
-        return b"".join(parts)
 
     def events(self) -> AsyncIterator[tuple[str | None, bytes]]:
         """Decoded stream events; a connection that ends early just ends the iteration
@@ -112,67 +95,47 @@ class UpstreamResponse:
     async def _read_events(self) -> AsyncIterator[tuple[str | None, bytes]]:
         decoder = decoder_for(self._format)
         try:
-            while True:
-                try:
-                    async with asyncio.timeout(self._budget()):
-                        chunk = await self._resp.content.readany()
-                except UpstreamFailure:
-                    raise
-                except Exception as exc:  # every failure becomes an UpstreamFailure
-                    failure = _classify(exc, "streaming")
-                    if failure.kind == "reset":
-                        return
-                    raise failure from None
-                if not chunk:
-                    for item in decoder.close():
-                        yield item
-                    return
-                try:
-                    events = decoder.feed(chunk)
-                except FramingError as exc:
-                    raise _classify(exc, "streaming") from None
-                for item in events:
+            async for chunk in self._resp.chunks():
+                for item in decoder.feed(chunk):
                     yield item
+            for item in decoder.close():
+                yield item
+        except HTTPFailure as exc:
+            if exc.kind == "reset":
+                return  # cut short: the translator was not told the stream ended
+            raise _failure(exc) from None
+        except FramingError as exc:
+            raise _failure(exc) from None
         finally:
             self.close()
 
     def close(self) -> None:
         """Release the connection (closing it if the body was not read to the end)."""
-        if not self._resp.closed:
-            self._resp.close()
+        self._resp.close()
 
 
 class Upstream:
-    """Owns the single outbound ClientSession (created in ``start``)."""
+    """Owns the single outbound connection pool (created in ``start``)."""
 
-    def __init__(self, max_connections: int = 1000) -> None:
-        self._max = max_connections
-        self._session: aiohttp.ClientSession | None = None
+    def __init__(self) -> None:
+        self._pool: Pool | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self._max, limit_per_host=0,
-                                         ttl_dns_cache=300, keepalive_timeout=30)
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=None),
-            auto_decompress=True, skip_auto_headers=("User-Agent",), trust_env=False)
+        self._pool = Pool()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     async def open(self, req: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
         """Send the request and wait for the response headers."""
-        assert self._session is not None, "Upstream.start() was not awaited"
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeouts.total
-        client_timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.connect,
-                                               sock_connect=timeouts.connect)
+        assert self._pool is not None, "Upstream.start() was not awaited"
         try:
-            async with asyncio.timeout(min(timeouts.first_byte, timeouts.total)):
-                resp = await self._session.request(
-                    req.method, req.url, data=req.body, headers=req.headers,
-                    timeout=client_timeout, allow_redirects=False)
-        except Exception as exc:  # every failure becomes an UpstreamFailure
-            raise _classify(exc, "waiting for the response") from None
-        return UpstreamResponse(resp, timeouts, deadline, req.stream_format)
+            resp = await self._pool.request(
+                req.url, req.headers, req.body, connect_timeout=timeouts.connect,
+                first_byte_timeout=timeouts.first_byte, idle_timeout=timeouts.idle,
+                total_timeout=timeouts.total)
+        except HTTPFailure as exc:
+            raise _failure(exc) from None
+        return UpstreamResponse(resp, req.stream_format)
