@@ -35,6 +35,7 @@ from .errors import (
 )
 from .pricing import PriceTable, cost
 from .providers import get_provider
+from .providers.base import Endpoint
 from .schema import CallRequest
 from .spend import SpendRecorder
 from .store.base import KeyRecord, Store, StoreUnavailable
@@ -80,10 +81,26 @@ class Policy:
         self.output_allowance = output_allowance
         self.recorder = recorder
 
+    @property
+    def groups(self) -> Mapping[str, tuple[Deployment, ...]]:
+        return self._groups
+
+    @groups.setter
+    def groups(self, groups: Mapping[str, tuple[Deployment, ...]]) -> None:
+        self._groups = groups
+        self._serving: dict[tuple[str, str], tuple[Deployment, ...]] = {}
+
+    def serving(self, group: str, endpoint: Endpoint) -> tuple[Deployment, ...]:
+        """The group's deployments whose provider supports the endpoint (memoised)."""
+        deps = self._serving.get((group, endpoint))
+        if deps is None:
+            deps = self._serving[(group, endpoint)] = tuple(
+                d for d in self._groups[group] if get_provider(d.provider).supports(endpoint))
+        return deps
+
     async def admit(self, identity: Identity, req: CallRequest) -> Call:
         group = resolve_model(identity.key, req.model, self.groups)
-        deps = tuple(d for d in self.groups[group]
-                     if get_provider(d.provider).supports(req.endpoint))
+        deps = self.serving(group, req.endpoint)
         if not deps:
             raise InvalidRequest(f"The model '{req.model[:100]}' does not support "
                                  f"{ENDPOINT_NAMES[req.endpoint]}.", param="model",

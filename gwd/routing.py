@@ -101,6 +101,9 @@ class Router:
 
     def plan(self, deps: Sequence[Deployment]) -> list[Deployment]:
         """The deployments one call may try, in order (at most 1 + num_retries)."""
+        if len(deps) == 1:  # nothing to choose (and no failover either)
+            self._h(deps[0])
+            return [deps[0]]
         for dep in deps:
             self._h(dep)
         ordered = order(self.settings.routing_strategy, deps, self.health, self.rng,
