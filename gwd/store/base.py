@@ -160,7 +160,8 @@ class Store(ABC):
     async def update_key(self, token_hash: str, changes: Mapping[str, Any]) -> KeyRecord | None:
         """Change the UPDATABLE fields given; returns the new record, None if no such key.
 
-        Notifies other replicas (PostgreSQL NOTIFY) in the same transaction.
+        Notifies other replicas (PostgreSQL NOTIFY; SQLite: the key epoch) in the same
+        transaction.
         Raises ``ValueError`` for a field outside UPDATABLE or a bad value."""
 
     @abstractmethod
@@ -217,13 +218,23 @@ class Store(ABC):
 
     # reports -----------------------------------------------------------------
     @abstractmethod
-    async def spend_by_key(self) -> list[KeySpend]:
-        """Every key (also those with no spend), highest spend first."""
+    async def spend_by_key(self, since: datetime | None = None,
+                           until: datetime | None = None) -> list[KeySpend]:
+        """Every key (also those with no spend), highest spend first, then by token_hash.
+
+        Without ``since``/``until``: each key's counters (``spend``, ``requests``
+        since it was created). With either bound: summed from the ledger rows with
+        ``since <= time < until`` (a key with none has spend 0 and requests 0; a
+        row with no known cost counts as a request costing 0). Deleted keys are
+        never listed; ``max_budget``, ``expires``, names and key_id are the key's."""
 
     @abstractmethod
     async def spend_by_model(self, since: datetime | None = None,
-                             until: datetime | None = None) -> list[ModelSpend]:
-        """Per (model_group, deployment, provider), from the ledger, highest spend first."""
+                             until: datetime | None = None,
+                             token_hash: str | None = None) -> list[ModelSpend]:
+        """Per (model_group, deployment, provider), from the ledger rows with
+        ``since <= time < until`` (only the key ``token_hash``'s if given), highest
+        spend first."""
 
     @abstractmethod
     async def spend_by_day(self, since: datetime | None = None, until: datetime | None = None,
@@ -239,7 +250,9 @@ class Store(ABC):
     # replicas ----------------------------------------------------------------
     async def listen(self, callback: KeyChangeCallback) -> None:  # noqa: B027 (optional)
         """Call ``callback(token_hash)`` whenever another process changes or deletes a
-        key. PostgreSQL: LISTEN/NOTIFY. Default: nothing (single process).
+        key. PostgreSQL: LISTEN/NOTIFY. SQLite (processes sharing one file): a poll
+        of a key-write counter that calls ``callback(DROP_ALL)`` after any change.
+        Default: nothing (single process).
 
         The callback may be a plain function or a coroutine function, and may also
         be called for changes this process made itself (harmless: the entry is just

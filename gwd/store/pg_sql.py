@@ -98,6 +98,16 @@ SPEND_BY_KEY = (
     "SELECT token_hash, key_name, key_alias, spend, requests, max_budget, expires, key_id"
     ' FROM gw_keys ORDER BY spend DESC, token_hash COLLATE "C"'
 )
+# Per key from the ledger rows in [$1, $2); every key is listed, also with none in the window.
+SPEND_BY_KEY_IN = """
+SELECT k.token_hash, k.key_name, k.key_alias, coalesce(s.spend, 0) AS spend,
+       coalesce(s.n, 0) AS requests, k.max_budget, k.expires, k.key_id
+FROM gw_keys k LEFT JOIN (
+    SELECT key_hash, sum(cost) AS spend, count(*) AS n FROM gw_spend_log
+    WHERE key_hash IS NOT NULL AND time >= $1 AND time < $2 GROUP BY key_hash
+) s ON s.key_hash = k.token_hash
+ORDER BY coalesce(s.spend, 0) DESC, k.token_hash COLLATE "C"
+"""
 _SUMS = (
     " coalesce(sum(cost), 0) AS spend, count(*) AS requests,"
     " coalesce(sum(prompt_tokens), 0)::bigint, coalesce(sum(completion_tokens), 0)::bigint"
@@ -105,6 +115,13 @@ _SUMS = (
 SPEND_BY_MODEL = (
     "SELECT model_group, deployment, provider," + _SUMS
     + " FROM gw_spend_log WHERE time >= $1 AND time < $2"
+    " GROUP BY model_group, deployment, provider"
+    ' ORDER BY spend DESC, model_group COLLATE "C", deployment COLLATE "C",'
+    ' provider COLLATE "C"'
+)
+SPEND_BY_MODEL_FOR_KEY = (
+    "SELECT model_group, deployment, provider," + _SUMS
+    + " FROM gw_spend_log WHERE key_hash = $3 AND time >= $1 AND time < $2"
     " GROUP BY model_group, deployment, provider"
     ' ORDER BY spend DESC, model_group COLLATE "C", deployment COLLATE "C",'
     ' provider COLLATE "C"'

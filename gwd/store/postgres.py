@@ -1,7 +1,8 @@
 """The PostgreSQL backend: an asyncpg pool shared by any number of gwd replicas.
 
 Money is ``NUMERIC(30,12)``, times ``timestamptz``, JSON ``jsonb`` (decoded
-with orjson by a per-connection codec). Concurrency across replicas:
+with orjson by a per-connection codec); ``pg_sql`` holds the statements and
+``pg_rows`` the row codecs. Concurrency across replicas:
 
 - ``record`` inserts a batch through ``unnest`` with ``ON CONFLICT DO NOTHING
   RETURNING`` and adds only what was inserted to each key, after locking the
@@ -39,6 +40,7 @@ import asyncpg
 
 from ..money import quantize
 from . import _common as c
+from . import pg_rows as r
 from . import pg_sql as q
 from .base import (
     DaySpend,
@@ -61,50 +63,6 @@ _ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClient
            OSError, TimeoutError)
 _MIGRATION_TIMEOUT = 60.0
 _SPEND_TIMEOUT = 5.0      # a spend batch (off the request path; retried, then journaled)
-
-
-def _usd(value: Decimal | None) -> Decimal | None:
-    return None if value is None else quantize(value)
-
-
-def _key(row: asyncpg.Record) -> KeyRecord:
-    return KeyRecord(
-        token_hash=row["token_hash"], key_id=row["key_id"], key_name=row["key_name"],
-        key_alias=row["key_alias"],
-        models=tuple(row["models"]), aliases=row["aliases"], config=row["config"],
-        metadata=row["metadata"], max_budget=_usd(row["max_budget"]),
-        spend=quantize(row["spend"]), requests=row["requests"],
-        reserved=quantize(row["reserved"]), expires=row["expires"],
-        created_at=row["created_at"], updated_at=row["updated_at"],
-    )
-
-
-def _ledger(row: asyncpg.Record) -> LedgerRow:
-    return LedgerRow(**{**dict(row.items()), "cost": _usd(row["cost"])})
-
-
-def _key_args(fields: Mapping[str, Any]) -> tuple[Any, ...]:
-    """expires, models, aliases, config, metadata, key_alias, max_budget as bound."""
-    return (fields["expires"], list(fields["models"]), fields["aliases"], fields["config"],
-            fields["metadata"], fields["key_alias"], fields["max_budget"])
-
-
-def _ledger_arrays(rows: Sequence[LedgerRow]) -> list[list[Any]]:
-    return [
-        [r.request_id for r in rows], [r.time for r in rows], [r.key_hash for r in rows],
-        [r.key_alias for r in rows], [r.endpoint for r in rows],
-        [r.requested_model for r in rows], [r.model_group for r in rows],
-        [r.deployment for r in rows], [r.provider for r in rows],
-        [int(r.prompt_tokens) for r in rows], [int(r.completion_tokens) for r in rows],
-        [None if r.cost is None else quantize(r.cost) for r in rows],
-        [int(r.latency_ms) for r in rows], [r.status for r in rows],
-        [bool(r.stream) for r in rows], [bool(r.usage_estimated) for r in rows],
-    ]
-
-
-def _range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    return (c.TIME_MIN if since is None else c.aware(since, "since"),
-            c.TIME_MAX if until is None else c.aware(until, "until"))
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -224,7 +182,7 @@ class PostgresStore(Store):
 
         async def tx(conn: asyncpg.Connection) -> None:
             try:
-                await conn.execute(q.INSERT_KEY, f["token_hash"], f["key_name"], *_key_args(f),
+                await conn.execute(q.INSERT_KEY, f["token_hash"], f["key_name"], *r.key_args(f),
                                    f["created_at"], f["updated_at"], f["key_id"])
             except asyncpg.UniqueViolationError as exc:
                 what = "key_id" if exc.constraint_name == q.KEY_ID_CONSTRAINT else "hash"
@@ -236,12 +194,12 @@ class PostgresStore(Store):
     async def get_key(self, token_hash: str) -> KeyRecord | None:
         row = await self._run(lambda conn: conn.fetchrow(q.SELECT_KEY, token_hash),
                               transaction=False)
-        return None if row is None else _key(row)
+        return None if row is None else r.key_record(row)
 
     async def get_key_by_id(self, key_id: str) -> KeyRecord | None:
         row = await self._run(lambda conn: conn.fetchrow(q.SELECT_KEY_BY_ID, key_id),
                               transaction=False)
-        return None if row is None else _key(row)
+        return None if row is None else r.key_record(row)
 
     async def update_key(self, token_hash: str, changes: Mapping[str, Any]) -> KeyRecord | None:
         clean = c.normalise_changes(changes)
@@ -250,10 +208,10 @@ class PostgresStore(Store):
             row = await conn.fetchrow(q.LOCK_KEY, token_hash)
             if row is None:
                 return None
-            merged = c.merge(_key(row), clean)
-            await conn.execute(q.UPDATE_KEY, *_key_args(merged), datetime.now(UTC), token_hash)
+            merged = c.merge(r.key_record(row), clean)
+            await conn.execute(q.UPDATE_KEY, *r.key_args(merged), datetime.now(UTC), token_hash)
             await conn.execute(q.NOTIFY, q.CHANNEL, [token_hash])
-            return _key(await conn.fetchrow(q.SELECT_KEY, token_hash))
+            return r.key_record(await conn.fetchrow(q.SELECT_KEY, token_hash))
 
         return await self._run(tx)
 
@@ -280,13 +238,13 @@ class PostgresStore(Store):
         rows = await self._run(
             lambda conn: conn.fetch(q.LIST_KEYS, limit, offset, timeout=self._batch),
             transaction=False, deadline=self._batch)
-        return [_key(row) for row in rows]
+        return [r.key_record(row) for row in rows]
 
     # spend -------------------------------------------------------------------
     async def record(self, rows: Sequence[LedgerRow],
                      settle: Mapping[str, str] | None = None) -> int:
         unique = c.check_rows(rows)
-        arrays = _ledger_arrays(unique)
+        arrays = r.ledger_arrays(unique)
         settled = sorted(settle or {})
         if not unique and not settled:
             return 0
@@ -326,7 +284,7 @@ class PostgresStore(Store):
                 return None
             taken = await conn.fetchval(q.INSERT_RESERVATION, request_id, token_hash, take,
                                         datetime.now(UTC))
-            return _usd(taken)
+            return r.usd(taken)
 
         return await self._run(tx)
 
@@ -343,44 +301,45 @@ class PostgresStore(Store):
         return int(status.rsplit(" ", 1)[-1])
 
     # reports -----------------------------------------------------------------
-    async def spend_by_key(self) -> list[KeySpend]:
-        rows = await self._run(lambda conn: conn.fetch(q.SPEND_BY_KEY, timeout=self._batch),
-                               transaction=False, deadline=self._batch)
-        return [KeySpend(token_hash=r["token_hash"], key_name=r["key_name"],
-                         key_alias=r["key_alias"], spend=quantize(r["spend"]),
-                         requests=r["requests"], max_budget=_usd(r["max_budget"]),
-                         expires=r["expires"], key_id=r["key_id"]) for r in rows]
+    async def _report(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._run(
+            lambda conn: conn.fetch(sql, *args, timeout=self._batch),
+            transaction=False, deadline=self._batch)
+        return rows
+
+    async def spend_by_key(self, since: datetime | None = None,
+                           until: datetime | None = None) -> list[KeySpend]:
+        if since is None and until is None:
+            rows = await self._report(q.SPEND_BY_KEY)
+        else:
+            rows = await self._report(q.SPEND_BY_KEY_IN, *r.time_range(since, until))
+        return [r.key_spend(row) for row in rows]
 
     async def spend_by_model(self, since: datetime | None = None,
-                             until: datetime | None = None) -> list[ModelSpend]:
-        bounds = _range(since, until)
-        rows = await self._run(
-            lambda conn: conn.fetch(q.SPEND_BY_MODEL, *bounds, timeout=self._batch),
-            transaction=False, deadline=self._batch)
-        return [ModelSpend(model_group=r[0], deployment=r[1], provider=r[2],
-                           spend=quantize(r[3]), requests=r[4], prompt_tokens=r[5],
-                           completion_tokens=r[6]) for r in rows]
+                             until: datetime | None = None,
+                             token_hash: str | None = None) -> list[ModelSpend]:
+        bounds = r.time_range(since, until)
+        rows = await (self._report(q.SPEND_BY_MODEL, *bounds) if token_hash is None
+                      else self._report(q.SPEND_BY_MODEL_FOR_KEY, *bounds, token_hash))
+        return [r.model_spend(row) for row in rows]
 
     async def spend_by_day(self, since: datetime | None = None, until: datetime | None = None,
                            token_hash: str | None = None) -> list[DaySpend]:
-        bounds = _range(since, until)
-        sql, args = ((q.SPEND_BY_DAY, bounds) if token_hash is None
-                     else (q.SPEND_BY_DAY_FOR_KEY, (*bounds, token_hash)))
-        rows = await self._run(lambda conn: conn.fetch(sql, *args, timeout=self._batch),
-                               transaction=False, deadline=self._batch)
-        return [DaySpend(day=r[0], spend=quantize(r[1]), requests=r[2], prompt_tokens=r[3],
-                         completion_tokens=r[4]) for r in rows]
+        bounds = r.time_range(since, until)
+        rows = await (self._report(q.SPEND_BY_DAY, *bounds) if token_hash is None
+                      else self._report(q.SPEND_BY_DAY_FOR_KEY, *bounds, token_hash))
+        return [DaySpend(day=row[0], spend=quantize(row[1]), requests=row[2],
+                         prompt_tokens=row[3], completion_tokens=row[4]) for row in rows]
 
     async def spend_logs(self, token_hash: str | None = None, since: datetime | None = None,
                          until: datetime | None = None, limit: int = 100,
                          offset: int = 0) -> list[LedgerRow]:
         c.check_page(limit, offset)
-        bounds = _range(since, until)
-        sql, args = ((q.SPEND_LOGS, (*bounds, limit, offset)) if token_hash is None
-                     else (q.SPEND_LOGS_FOR_KEY, (*bounds, limit, offset, token_hash)))
-        rows = await self._run(lambda conn: conn.fetch(sql, *args, timeout=self._batch),
-                               transaction=False, deadline=self._batch)
-        return [_ledger(row) for row in rows]
+        bounds = r.time_range(since, until)
+        rows = await (self._report(q.SPEND_LOGS, *bounds, limit, offset) if token_hash is None
+                      else self._report(q.SPEND_LOGS_FOR_KEY, *bounds, limit, offset,
+                                        token_hash))
+        return [r.ledger_row(row) for row in rows]
 
     # replicas ----------------------------------------------------------------
     async def listen(self, callback: KeyChangeCallback) -> None:

@@ -21,18 +21,21 @@ the epoch (UTC), JSON as text (``sqlite_schema``: tables and migrations;
 money: a single key's spend is capped at about 9.2 million USD (int64
 pico-dollars); past it the write fails loudly rather than losing exactness.
 The file is created with mode 0600 (the WAL and shared-memory files inherit
-it) and its directory with 0700 if missing. Errors meaning "cannot reach or
-write the database" become :class:`StoreUnavailable`.
+it) and its directory with 0700 if missing (``sqlite_conn``). Errors meaning
+"cannot reach or write the database" become :class:`StoreUnavailable`.
+
+Processes sharing the file learn of each other's key changes through ``listen``:
+triggers count every key write in ``gw_key_epoch`` and ``sqlite_watch`` polls
+that counter every ``poll_interval`` seconds (0.5 by default) on the store's
+thread, calling back ``DROP_ALL`` when it moved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -45,6 +48,7 @@ from . import sqlite_rows as r
 from . import sqlite_sql as q
 from .base import (
     DaySpend,
+    KeyChangeCallback,
     KeyExists,
     KeyRecord,
     KeySpend,
@@ -53,34 +57,13 @@ from .base import (
     Store,
     StoreUnavailable,
 )
-from .sqlite_schema import migrate
+from .sqlite_conn import SYNCHRONOUS, connect, unavailable
+from .sqlite_watch import EpochWatcher
 
 T = TypeVar("T")
-log = logging.getLogger("gwd.store")
 
-#: primary result codes meaning the database cannot be reached or written
-_UNAVAILABLE = {
-    5,   # SQLITE_BUSY: locked beyond busy_timeout
-    6,   # SQLITE_LOCKED
-    7,   # SQLITE_NOMEM
-    8,   # SQLITE_READONLY
-    10,  # SQLITE_IOERR
-    11,  # SQLITE_CORRUPT
-    13,  # SQLITE_FULL
-    14,  # SQLITE_CANTOPEN
-    15,  # SQLITE_PROTOCOL
-    26,  # SQLITE_NOTADB
-}
 _SQLITE_CONSTRAINT_PRIMARYKEY = 1555
 _SQLITE_CONSTRAINT_UNIQUE = 2067
-_SYNCHRONOUS = {"NORMAL": "PRAGMA synchronous = NORMAL", "FULL": "PRAGMA synchronous = FULL"}
-
-
-def _unavailable(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return (code & 0xFF) in _UNAVAILABLE
-    return isinstance(exc, sqlite3.OperationalError)
 
 
 class SQLiteStore(Store):
@@ -89,13 +72,16 @@ class SQLiteStore(Store):
     backend = "sqlite"
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 5000,
-                 synchronous: str = "NORMAL") -> None:
-        if synchronous not in _SYNCHRONOUS:
+                 synchronous: str = "NORMAL", poll_interval: float = 0.5) -> None:
+        if synchronous not in SYNCHRONOUS:
             raise ValueError("synchronous must be NORMAL or FULL")
+        if not poll_interval > 0:
+            raise ValueError("poll_interval must be a positive number of seconds")
+        self.poll_interval = poll_interval
+        self._watcher: EpochWatcher | None = None
         self.path = os.fspath(path)
         self.busy_timeout_ms = busy_timeout_ms
         self.synchronous = synchronous
-        self._synchronous_pragma = _SYNCHRONOUS[synchronous]
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
@@ -110,7 +96,7 @@ class SQLiteStore(Store):
         except sqlite3.IntegrityError as exc:  # a CHECK: int64 money overflowed
             raise ValueError(f"the SQLite store refused a value: {exc}") from exc
         except sqlite3.Error as exc:
-            if _unavailable(exc):
+            if unavailable(exc):
                 raise StoreUnavailable(f"SQLite database {self.path!r}: {exc}") from exc
             raise
         except OverflowError:
@@ -140,42 +126,7 @@ class SQLiteStore(Store):
 
     # lifecycle ---------------------------------------------------------------
     def _open_sync(self) -> None:
-        if self.path != ":memory:":
-            parent = os.path.dirname(os.path.abspath(self.path))
-            os.makedirs(parent, mode=0o700, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-            os.close(fd)
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000,
-                               isolation_level=None)
-        try:
-            self._enable_wal(conn)
-            conn.execute(self._synchronous_pragma)
-            migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
-
-    def _enable_wal(self, conn: sqlite3.Connection) -> None:
-        """Switch to WAL. Switching answers "locked" at once, without waiting for
-        busy_timeout, while another process opens the same new file: retry."""
-        if self.path == ":memory:":
-            return
-        deadline = time.monotonic() + self.busy_timeout_ms / 1000
-        mode: object = "unknown"
-        while True:
-            try:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() == "wal":
-                    return
-            except sqlite3.OperationalError as exc:
-                if not _unavailable(exc) or time.monotonic() > deadline:
-                    raise
-            if time.monotonic() > deadline:
-                log.warning("SQLite database %r stays in %s journal mode (no WAL): "
-                            "concurrent readers will wait for writers", self.path, mode)
-                return
-            time.sleep(0.005)
+        self._conn = connect(self.path, self.busy_timeout_ms, self.synchronous)
 
     def _close_sync(self) -> None:
         conn, self._conn = self._conn, None
@@ -195,6 +146,9 @@ class SQLiteStore(Store):
             raise
 
     async def close(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:  # first: its reads need the executor
+            await watcher.stop()
         executor, self._executor = self._executor, None
         if executor is None:
             return
@@ -334,28 +288,33 @@ class SQLiteStore(Store):
             q.EXPIRE_RESERVATIONS, (cutoff,)).rowcount)
 
     # reports -----------------------------------------------------------------
-    async def spend_by_key(self) -> list[KeySpend]:
+    async def spend_by_key(self, since: datetime | None = None,
+                           until: datetime | None = None) -> list[KeySpend]:
+        args: tuple[int, ...] = ()
+        if since is None and until is None:
+            sql = q.SPEND_BY_KEY
+        else:  # the counters cannot say what fell in a window: sum the ledger
+            sql, args = q.SPEND_BY_KEY_IN, r.time_range(since, until)
+
         def run() -> list[KeySpend]:
-            return [KeySpend(token_hash=h, key_name=name, key_alias=alias,
-                             spend=from_units(spend), requests=requests,
-                             max_budget=None if budget is None else Decimal(budget),
-                             expires=None if expires is None else c.from_us(expires),
-                             key_id=key_id)
-                    for h, name, alias, spend, requests, budget, expires, key_id
-                    in self._db().execute(q.SPEND_BY_KEY)]
+            return sorted((r.key_spend(row) for row in self._db().execute(sql, args)),
+                          key=lambda k: (-k.spend, k.token_hash))
 
         return await self._call(run)
 
     async def spend_by_model(self, since: datetime | None = None,
-                             until: datetime | None = None) -> list[ModelSpend]:
+                             until: datetime | None = None,
+                             token_hash: str | None = None) -> list[ModelSpend]:
         bounds = r.time_range(since, until)
+        sql, args = ((q.SPEND_BY_MODEL, bounds) if token_hash is None
+                     else (q.SPEND_BY_MODEL_FOR_KEY, (token_hash, *bounds)))
 
         def run() -> list[ModelSpend]:
             result = [ModelSpend(model_group=group, deployment=deployment, provider=provider,
                                  spend=r.money_sum(high, low), requests=requests,
                                  prompt_tokens=prompt, completion_tokens=completion)
                       for group, deployment, provider, high, low, requests, prompt, completion
-                      in self._db().execute(q.SPEND_BY_MODEL, bounds)]
+                      in self._db().execute(sql, args)]
             result.sort(key=lambda m: (-m.spend, m.model_group, m.deployment, m.provider))
             return result
 
@@ -384,3 +343,22 @@ class SQLiteStore(Store):
                      else (q.SPEND_LOGS_FOR_KEY, (token_hash, *bounds, limit, offset)))
         return await self._call(lambda: [
             r.ledger_row(row) for row in self._db().execute(sql, args)])
+
+    # replicas ----------------------------------------------------------------
+    async def listen(self, callback: KeyChangeCallback) -> None:
+        """Poll the key epoch every ``poll_interval`` seconds (see :mod:`.sqlite_watch`)
+        and call ``callback(DROP_ALL)`` after any process changed a key."""
+        if self._executor is None:
+            raise StoreUnavailable("the SQLite store is not open")
+        if self._watcher is not None:
+            raise RuntimeError("listen() was already called on this store")
+        self._watcher = EpochWatcher(self._read_epoch, callback, interval=self.poll_interval)
+        await self._watcher.start()
+
+    async def _read_epoch(self) -> int:
+        epoch: int = await self._call(lambda: self._db().execute(q.KEY_EPOCH).fetchone()[0])
+        return epoch
+
+    @property
+    def listening(self) -> bool:
+        return self._watcher is not None and self._watcher.listening

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..money import from_units, to_units
 from . import _common as c
-from .base import KeyRecord, LedgerRow
+from .base import KeyRecord, KeySpend, LedgerRow
 from .sqlite_sql import SPLIT
 
 LOW, HIGH = -(2**62), 2**62  # the open ends of a time range, in microseconds
@@ -33,6 +33,15 @@ def key_record(row: Sequence[Any]) -> KeyRecord:
         created_at=c.from_us(created_at),
         updated_at=None if updated_at is None else c.from_us(updated_at),
     )
+
+
+def key_spend(row: Sequence[Any]) -> KeySpend:
+    """A row of SPEND_BY_KEY or SPEND_BY_KEY_IN (spend as split sums)."""
+    token_hash, key_name, key_alias, high, low, requests, max_budget, expires, key_id = row
+    return KeySpend(token_hash=token_hash, key_name=key_name, key_alias=key_alias,
+                    spend=money_sum(high, low), requests=requests,
+                    max_budget=None if max_budget is None else Decimal(max_budget),
+                    expires=None if expires is None else c.from_us(expires), key_id=key_id)
 
 
 def ledger_row(row: Sequence[Any]) -> LedgerRow:

@@ -11,6 +11,8 @@ Types, chosen so that SQL compares and sums correctly:
 - models / aliases / config / metadata are JSON text.
 - ``key_id`` is TEXT under a UNIQUE index; ``gw_deleted_keys`` holds one
   tombstone per deleted token_hash.
+- ``gw_key_epoch`` is one row counting key writes (bumped by triggers), polled
+  by ``sqlite_watch`` to tell other processes that keys changed.
 
 Migrations run in one ``BEGIN IMMEDIATE`` transaction (SQLite DDL is
 transactional), so two processes opening the same file apply each one once.
@@ -102,6 +104,33 @@ MIGRATIONS: tuple[Migration, ...] = (
             key_id      TEXT NOT NULL,
             deleted_at  INTEGER NOT NULL
         )""",
+    )),
+    # A counter bumped by triggers, in the writing transaction, on every insert, update
+    # and delete of a key (also by an older gwd sharing the file): SQLiteStore.listen
+    # polls it so that every process drops its key cache after a change made by any
+    # other. Spend counters (record: spend, requests) are left out of the UPDATE OF
+    # list, so spending does not empty the caches. A migration adding a column to
+    # gw_keys must recreate gw_keys_epoch_update with the column in its list.
+    Migration("0006_key_epoch", (
+        """CREATE TABLE gw_key_epoch (
+            id     INTEGER PRIMARY KEY CHECK (id = 1),
+            epoch  INTEGER NOT NULL
+        )""",
+        "INSERT INTO gw_key_epoch (id, epoch) VALUES (1, 0)",
+        """CREATE TRIGGER gw_keys_epoch_insert AFTER INSERT ON gw_keys
+        BEGIN
+            UPDATE gw_key_epoch SET epoch = epoch + 1 WHERE id = 1;
+        END""",
+        """CREATE TRIGGER gw_keys_epoch_update AFTER UPDATE OF token_hash, key_name,
+            key_alias, models, aliases, config, metadata, max_budget, expires, created_at,
+            updated_at, key_id ON gw_keys
+        BEGIN
+            UPDATE gw_key_epoch SET epoch = epoch + 1 WHERE id = 1;
+        END""",
+        """CREATE TRIGGER gw_keys_epoch_delete AFTER DELETE ON gw_keys
+        BEGIN
+            UPDATE gw_key_epoch SET epoch = epoch + 1 WHERE id = 1;
+        END""",
     )),
 )
 

@@ -39,6 +39,9 @@ TOMBSTONE = (
 )
 DELETED_AT = "SELECT deleted_at FROM gw_deleted_keys WHERE token_hash = ?"
 
+# The key-change counter (migration 0006_key_epoch): triggers bump it on every key write.
+KEY_EPOCH = "SELECT epoch FROM gw_key_epoch WHERE id = 1"
+
 INSERT_LEDGER = (
     "INSERT INTO gw_spend_log (request_id, time, key_hash, key_alias, endpoint,"
     " requested_model, model_group, deployment, provider, prompt_tokens, completion_tokens,"
@@ -60,9 +63,10 @@ INSERT_RESERVATION = (
 DELETE_RESERVATION = "DELETE FROM gw_reservations WHERE request_id = ?"
 EXPIRE_RESERVATIONS = "DELETE FROM gw_reservations WHERE created_at < ?"
 
+# Both report rows alike: spend as split sums (see the module docstring), then the count.
 SPEND_BY_KEY = (
-    "SELECT token_hash, key_name, key_alias, spend, requests, max_budget, expires, key_id"
-    " FROM gw_keys ORDER BY spend DESC, token_hash"
+    "SELECT token_hash, key_name, key_alias, spend / 1000000, spend % 1000000, requests,"
+    " max_budget, expires, key_id FROM gw_keys ORDER BY spend DESC, token_hash"
 )
 
 _SUMS = (
@@ -73,6 +77,21 @@ SPEND_BY_MODEL = (
     "SELECT model_group, deployment, provider," + _SUMS
     + " FROM gw_spend_log WHERE time >= ? AND time < ?"
     " GROUP BY model_group, deployment, provider"
+)
+SPEND_BY_MODEL_FOR_KEY = (
+    "SELECT model_group, deployment, provider," + _SUMS
+    + " FROM gw_spend_log WHERE key_hash = ? AND time >= ? AND time < ?"
+    " GROUP BY model_group, deployment, provider"
+)
+# Per key from the ledger rows in [?, ?): every key is listed, also with none in the
+# window (high/low NULL, count 0); the caller adds the split sums and sorts.
+SPEND_BY_KEY_IN = (
+    "SELECT k.token_hash, k.key_name, k.key_alias, s.high, s.low, coalesce(s.n, 0),"
+    " k.max_budget, k.expires, k.key_id FROM gw_keys k LEFT JOIN ("
+    "  SELECT key_hash, sum(coalesce(cost, 0) / 1000000) AS high,"
+    "   sum(coalesce(cost, 0) % 1000000) AS low, count(*) AS n FROM gw_spend_log"
+    "  WHERE key_hash IS NOT NULL AND time >= ? AND time < ? GROUP BY key_hash"
+    " ) s ON s.key_hash = k.token_hash"
 )
 _DAY = "date(time / 1000000 - (time % 1000000 < 0), 'unixepoch')"
 SPEND_BY_DAY = (

@@ -224,9 +224,10 @@ async def test_a_database_from_before_key_ids_upgrades_cleanly(
         store_url: str, make_store: MakeStore, monkeypatch: pytest.MonkeyPatch) -> None:
     await _old_database(store_url, monkeypatch, [(h(1), "sk-...old1"), (h(2), "sk-...old2")])
     assert await raw_scalar(store_url, "SELECT count(*) FROM gw_migrations") == 3
-    store = await make_store()  # applies 0004 and 0005
+    store = await make_store()  # applies 0004, 0005 and every later one
     applied = await raw_scalar(store_url, "SELECT count(*) FROM gw_migrations")
-    assert applied == len(sqlite_schema.MIGRATIONS) == len(pg_schema.MIGRATIONS)
+    schema = sqlite_schema if store_url.startswith("sqlite:") else pg_schema
+    assert applied == len(schema.MIGRATIONS)
     old = [await store.get_key(h(n)) for n in (1, 2)]
     assert all(k is not None and KEY_ID.match(k.key_id) for k in old)
     ids = [k.key_id for k in old if k is not None]
