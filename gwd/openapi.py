@@ -272,9 +272,10 @@ PATHS: Json = {
                                body="KeyDeleteRequest", tag="keys")},
     "/key/list": {"get": op("List keys", ref("KeyList"), (400, *ADMIN), query=_PAGE,
                             tag="keys")},
-    "/spend/keys": {"get": op("Spend by key", ref("SpendByKey"), ADMIN, tag="spend")},
+    "/spend/keys": {"get": op("Spend by key", ref("SpendByKey"), (400, *ADMIN),
+                              query=_SPAN, tag="spend")},
     "/spend/models": {"get": op("Spend by model", ref("SpendByModel"), (400, *ADMIN),
-                                query=_SPAN, tag="spend")},
+                                query=[*_SPAN, ("key", KEY_FILTER)], tag="spend")},
     "/spend/days": {"get": op("Spend by day", ref("SpendByDay"), (400, *ADMIN),
                               query=[*_SPAN, ("key", KEY_FILTER)], tag="spend")},
     "/spend/logs": {"get": op("Spend logs", ref("SpendLogs"), (400, *ADMIN), query=[

@@ -1,21 +1,13 @@
 """``gwctl spend``: spend reports by key, model or day, as a table, JSON or CSV.
 
-Where gwd has an endpoint for the question, its JSON is shown as is:
-``--by key`` -> /spend/keys, ``--by model`` -> /spend/models, ``--by day`` ->
-/spend/days. Two combinations gwd has no endpoint for are answered from other
-routes, in the same JSON shape:
-
-- ``--by key --key K``: the one row comes from /key/info.
-- ``--by model --key K``: summed here, exactly (Decimal), from the key's rows of
-  /spend/logs.
-
-``--by key`` with ``--since``/``--until`` is refused (exit 2): gwd keeps per-key
-spend only as all-time totals, and its request log does not name keys.
+gwd's JSON is shown as it comes: ``--by key`` -> /spend/keys, ``--by model`` ->
+/spend/models, ``--by day`` -> /spend/days, each with ``since``/``until`` and
+(models, days) ``key``. ``--by key --key K`` is the one row of that key: from
+/key/info for all-time totals, else its row of the windowed /spend/keys.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -34,7 +26,6 @@ from ..output import (
     write_csv,
 )
 
-LOG_PAGE = 1000
 
 
 class By(StrEnum):
@@ -77,9 +68,6 @@ def spend(
     """Show what was spent, in USD, with totals."""
     if json_out and csv_out:
         ctx.fail("--csv and --json cannot be used together")
-    if by is By.key and (since or until):
-        ctx.fail("--since/--until need --by model or --by day: gwd keeps per-key spend "
-                 "as all-time totals")
     data = fetch(api(ctx), by, key, since, until)
     if json_out:
         print_json(data)
@@ -92,46 +80,21 @@ def spend(
 
 def fetch(client: Client, by: By, key: str | None, since: str | None,
           until: str | None) -> dict[str, Any]:
-    """The report as gwd's JSON (or, see the module docstring, in its shape)."""
+    """The report as gwd's JSON."""
     if by is By.day:
         return dict(client.get("/spend/days", since=since, until=until, key=key))
     if by is By.model:
-        if key is None:
-            return dict(client.get("/spend/models", since=since, until=until))
-        return models_from_logs(client, key, since, until)
+        return dict(client.get("/spend/models", since=since, until=until, key=key))
     if key is None:
-        return dict(client.get("/spend/keys"))
+        return dict(client.get("/spend/keys", since=since, until=until))
     info = client.get("/key/info", key=key)["info"]
-    row = {name: info.get(name) for name, _ in COLUMNS[By.key]}
-    return {"keys": [row], "total_spend": info["spend"], "total_requests": info["requests"]}
-
-
-def models_from_logs(client: Client, key: str, since: str | None,
-                     until: str | None) -> dict[str, Any]:
-    """/spend/models' answer for one key, summed from its request log."""
-    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
-    offset = 0
-    while True:
-        logs = client.get("/spend/logs", key=key, since=since, until=until, limit=LOG_PAGE,
-                          offset=offset)["logs"]
-        for log in logs:
-            ident = (log["model_group"], log["deployment"], log["provider"])
-            acc = groups.setdefault(ident, {"spend": Decimal(0), "requests": 0,
-                                            "prompt_tokens": 0, "completion_tokens": 0})
-            if log.get("cost") is not None:
-                acc["spend"] += Decimal(repr(log["cost"]))
-            acc["requests"] += 1
-            acc["prompt_tokens"] += log.get("prompt_tokens") or 0
-            acc["completion_tokens"] += log.get("completion_tokens") or 0
-        if len(logs) < LOG_PAGE:
-            break
-        offset += LOG_PAGE
-    order = sorted(groups.items(), key=lambda item: (-item[1]["spend"], *item[0]))
-    rows = [{"model_group": g, "deployment": d, "provider": p, **acc,
-             "spend": float(acc["spend"])} for (g, d, p), acc in order]
-    total = sum((acc["spend"] for acc in groups.values()), Decimal(0))
-    return {"models": rows, "total_spend": float(total),
-            "total_requests": sum(acc["requests"] for acc in groups.values())}
+    if since is None and until is None:
+        row = {name: info.get(name) for name, _ in COLUMNS[By.key]}
+        return {"keys": [row], "total_spend": info["spend"], "total_requests": info["requests"]}
+    window = client.get("/spend/keys", since=since, until=until)
+    rows = [r for r in window["keys"] if r.get("key_id") == info.get("key_id")]
+    return {"keys": rows, "total_spend": sum(r["spend"] for r in rows),
+            "total_requests": sum(r["requests"] for r in rows)}
 
 
 def cell(name: str, value: Any) -> str:

@@ -82,7 +82,9 @@ def _total(rows: list[Any]) -> dict[str, Any]:
 @route_auth(ADMIN)
 async def by_key(request: web.Request) -> web.Response:
     store = request.app[RUNTIME].store
-    rows = await _read(request, store.spend_by_key())
+    since = parse_when(request.query.get("since"), "since")
+    until = parse_when(request.query.get("until"), "until")
+    rows = await _read(request, store.spend_by_key(since, until))
     return json_response({"keys": [
         {"key_id": r.key_id, "key_name": r.key_name, "key_alias": r.key_alias,
          "spend": to_json(r.spend), "requests": r.requests,
@@ -95,7 +97,7 @@ async def by_model(request: web.Request) -> web.Response:
     store = request.app[RUNTIME].store
     since = parse_when(request.query.get("since"), "since")
     until = parse_when(request.query.get("until"), "until")
-    rows = await _read(request, store.spend_by_model(since, until))
+    rows = await _read(request, store.spend_by_model(since, until, await _key_hash(request)))
     return json_response({"models": [
         {"model_group": r.model_group, "deployment": r.deployment, "provider": r.provider,
          "spend": to_json(r.spend), "requests": r.requests, "prompt_tokens": r.prompt_tokens,

@@ -342,7 +342,11 @@ def test_spend_by_key_model_and_day_after_calls(server: GwdProcess) -> None:
                    ["spend", "--by", "model", "--key", key, "--since", "1h", "--json"],
                    ["spend", "--by", "model", "--json"],
                    ["spend", "--by", "day", "--key", key, "--json"],
-                   ["spend", "--by", "model", "--key", key], ["spend"])
+                   ["spend", "--by", "model", "--key", key], ["spend"],
+                   ["spend", "--by", "key", "--since", "1h", "--json"],
+                   ["spend", "--key", key, "--since", "1h", "--json"],
+                   ["spend", "--by", "key", "--since", "2020-01-01", "--until", "2020-01-02",
+                    "--json"])
     assert all(r.returncode == 0 and r.stderr == "" for r in runs), [r.stderr for r in runs]
     info, by_key, one_key, mine, everyone, days = (json.loads(r.stdout) for r in runs[:6])
     info = info["info"]
@@ -365,6 +369,13 @@ def test_spend_by_key_model_and_day_after_calls(server: GwdProcess) -> None:
     assert re.search(r"\b3\b", total) and "$" in total
     assert "gpt-3.5-turbo" in table and key not in table
     assert "Total" in runs[7].stdout and info["key_name"] in runs[7].stdout
+
+    window, one_window, empty = (json.loads(r.stdout) for r in runs[8:11])
+    in_window = next(r for r in window["keys"] if r["key_id"] == info["key_id"])
+    assert (in_window["spend"], in_window["requests"]) == (info["spend"], 3)
+    assert one_window["keys"] == [in_window]
+    mine_then = next(r for r in empty["keys"] if r["key_id"] == info["key_id"])
+    assert (mine_then["spend"], mine_then["requests"]) == (0, 0)  # listed, nothing spent
 
 
 def test_spend_csv_is_a_header_and_rows(server: GwdProcess) -> None:

@@ -51,7 +51,6 @@ def _closed_port() -> int:
     ["key", "delete"],
     ["spend", "--by", "week"],
     ["spend", "--json", "--csv"],
-    ["spend", "--by", "key", "--since", "1d"],
     ["no-such-command"],
     ["--url", "ftp://example.com", "models"],
     ["--url", "http://h/?x=1", "models"],
