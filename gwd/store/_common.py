@@ -3,7 +3,8 @@
 Nothing here touches a database. The backends call these helpers so that both
 accept and refuse exactly the same inputs (naive datetimes, negative budgets,
 unknown update fields, values that are not JSON) and aggregate ledger rows the
-same way.
+same way, and both build their reserve statement on the same admission rule
+(``RESERVE_TAKE`` / ``RESERVE_FITS``, SQL text without values).
 """
 
 from __future__ import annotations
@@ -188,11 +189,21 @@ def check_page(limit: int, offset: int) -> None:
         raise ValueError("limit and offset must not be negative")
 
 
-def reserve_amount(remaining: Decimal, amount: Decimal, partial: bool) -> Decimal | None:
-    """How much a reservation may take from ``remaining``; None = refused."""
-    if partial:
-        return min(amount, remaining) if remaining > 0 else None
-    return amount if amount <= remaining else None
+# Budget reservations: the admission rule, ONE text for both backends. Each backend's
+# reserve statement selects from ``gw_keys k`` (its ``spend`` and its ``reserved``
+# counter of open reservations) joined with a one-row parameter subquery ``p``
+# (``amount``, ``budget``, ``partial``) and inserts the reservation only when
+# RESERVE_FITS holds, for RESERVE_TAKE. ``partial`` (calls without max_tokens) takes
+# min(amount, remaining) while anything remains; otherwise all of ``amount`` or nothing.
+_REMAINING = "(p.budget - k.spend - k.reserved)"
+RESERVE_TAKE = (
+    "CASE WHEN p.partial AND " + _REMAINING + " < p.amount THEN " + _REMAINING
+    + " ELSE p.amount END"
+)
+RESERVE_FITS = (
+    "CASE WHEN p.partial THEN " + _REMAINING + " > 0 ELSE " + _REMAINING
+    + " >= p.amount END"
+)
 
 
 def check_amount(amount: Decimal) -> Decimal:

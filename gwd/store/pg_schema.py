@@ -2,14 +2,17 @@
 
 Money is ``NUMERIC(30,12)`` (exact, 18 integer digits), times ``timestamptz``,
 JSON fields ``jsonb``; ``key_id`` is UNIQUE and ``gw_deleted_keys`` holds one
-tombstone per deleted token_hash. ``migrate`` runs in one transaction that
-first takes a transaction-scoped advisory lock, so replicas starting together
-apply each migration exactly once: the others wait, then find nothing left to do.
+tombstone per deleted token_hash. ``gw_keys.reserved`` is the sum of the key's
+open ``gw_reservations`` rows, kept so by triggers. ``migrate``
+runs in one transaction that first takes a transaction-scoped advisory lock, so
+replicas starting together apply each migration exactly once: the others wait,
+then find nothing left to do.
 Never edit a released migration: append a new one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import asyncpg
@@ -93,6 +96,53 @@ MIGRATIONS: tuple[Migration, ...] = (
             deleted_at  timestamptz NOT NULL
         )""",
     )),
+    # Each key's open reservations as a running total, so that a reservation is ONE
+    # conditional statement reading the key row (no sum over gw_reservations, no lock
+    # held across round trips). Triggers on gw_reservations keep it equal to the sum of
+    # the key's rows in the writing statement, whoever writes them (also an older gwd
+    # replica during a rolling upgrade, which still sums the rows): per row for inserts
+    # (a reservation is one row) and updates, per statement for deletes (settling a
+    # batch updates each key once). gw_keys is locked first (by the ALTER), then
+    # gw_reservations, the order every writer takes them in, and gw_reservations stays
+    # locked against writes until this commits: the backfill counts exactly the rows
+    # from before the triggers.
+    Migration("0006_reserved_counter", (
+        "ALTER TABLE gw_keys ADD COLUMN reserved numeric(30, 12) NOT NULL DEFAULT 0",
+        "LOCK TABLE gw_reservations IN SHARE ROW EXCLUSIVE MODE",
+        """CREATE OR REPLACE FUNCTION gw_reservation_counted() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'UPDATE' THEN
+                UPDATE gw_keys SET reserved = reserved - OLD.amount
+                WHERE token_hash = OLD.token_hash;
+            END IF;
+            UPDATE gw_keys SET reserved = reserved + NEW.amount
+            WHERE token_hash = NEW.token_hash;
+            RETURN NULL;
+        END
+        $$""",
+        """CREATE OR REPLACE FUNCTION gw_reservations_closed() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE gw_keys k SET reserved = k.reserved - d.amount
+            FROM (SELECT token_hash, sum(amount) AS amount FROM gw_closed
+                  GROUP BY token_hash) d
+            WHERE k.token_hash = d.token_hash;
+            RETURN NULL;
+        END
+        $$""",
+        "CREATE TRIGGER gw_reservations_count_insert AFTER INSERT ON gw_reservations"
+        " FOR EACH ROW EXECUTE FUNCTION gw_reservation_counted()",
+        "CREATE TRIGGER gw_reservations_count_update AFTER UPDATE OF token_hash, amount"
+        " ON gw_reservations FOR EACH ROW EXECUTE FUNCTION gw_reservation_counted()",
+        "CREATE TRIGGER gw_reservations_count_delete AFTER DELETE ON gw_reservations"
+        " REFERENCING OLD TABLE AS gw_closed"
+        " FOR EACH STATEMENT EXECUTE FUNCTION gw_reservations_closed()",
+        """UPDATE gw_keys k SET reserved = r.amount
+        FROM (SELECT token_hash, sum(amount) AS amount FROM gw_reservations
+              GROUP BY token_hash) r
+        WHERE k.token_hash = r.token_hash""",
+    )),
 )
 
 _CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS gw_migrations (
@@ -101,14 +151,17 @@ _CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS gw_migrations (
 )"""
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
-    """Apply pending migrations under the advisory lock; returns the names applied."""
+async def migrate(conn: asyncpg.Connection,
+                  migrations: Sequence[Migration] | None = None) -> list[str]:
+    """Apply pending migrations under the advisory lock; returns the names applied.
+
+    ``migrations``: MIGRATIONS but in tests (a database as an older gwd left it)."""
     applied: list[str] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await conn.execute(_CREATE_MIGRATIONS)
         done = {row[0] for row in await conn.fetch("SELECT name FROM gw_migrations")}
-        for migration in MIGRATIONS:
+        for migration in MIGRATIONS if migrations is None else migrations:
             if migration.name in done:
                 continue
             for statement in migration.statements:

@@ -3,9 +3,20 @@
 Values are always bound (batches as arrays through ``unnest``), never
 formatted in. Tie-breaks sort with ``COLLATE "C"`` (code-point order), the same
 order SQLite's BINARY collation gives, so both backends list rows alike.
+
+Budget reservations are single statements run outside any explicit transaction
+(autocommit), so a key row is locked only while the database executes one of
+them, never across a round trip to gwd: ``RESERVE`` (admit and insert),
+``RECORD`` (ledger rows, spend and settled reservations), ``RELEASE`` and
+``EXPIRE_RESERVATIONS``. ``gw_keys.reserved`` follows ``gw_reservations`` through
+the triggers of migration 0006_reserved_counter, at the end of each statement.
+Statements that change several keys lock them first in one order (``_LOCKED``),
+so they never deadlock one another.
 """
 
 from __future__ import annotations
+
+from ._common import RESERVE_FITS, RESERVE_TAKE
 
 #: the NOTIFY channel carrying the token_hash of a key that changed
 CHANNEL = "gw_key_changes"
@@ -16,19 +27,14 @@ _KEY_COLUMNS = (
     "k.token_hash, k.key_name, k.key_alias, k.models, k.aliases, k.config, k.metadata,"
     " k.max_budget, k.spend, k.requests, k.expires, k.created_at, k.updated_at, k.key_id"
 )
-_KEY = (
-    "SELECT " + _KEY_COLUMNS + ","
-    " coalesce((SELECT sum(r.amount) FROM gw_reservations r"
-    "           WHERE r.token_hash = k.token_hash), 0) AS reserved"
-    " FROM gw_keys k"
-)
+_KEY = "SELECT " + _KEY_COLUMNS + ", k.reserved FROM gw_keys k"
 SELECT_KEY = _KEY + " WHERE k.token_hash = $1"
 SELECT_KEY_BY_ID = _KEY + " WHERE k.key_id = $1"
 LIST_KEYS = (
     _KEY + ' ORDER BY k.created_at DESC, k.token_hash COLLATE "C" DESC LIMIT $1 OFFSET $2'
 )
 LOCK_KEY = (
-    "SELECT " + _KEY_COLUMNS + ", 0::numeric AS reserved FROM gw_keys k"
+    "SELECT " + _KEY_COLUMNS + ", k.reserved FROM gw_keys k"
     " WHERE k.token_hash = $1 FOR UPDATE"
 )
 
@@ -55,44 +61,74 @@ SELECT token_hash FROM gone
 DELETED_AT = "SELECT deleted_at FROM gw_deleted_keys WHERE token_hash = $1"
 NOTIFY = "SELECT pg_notify($1, h) FROM unnest($2::text[]) AS h"
 
-# Insert a batch, skip request_ids already there, and sum what went in per key.
-INSERT_LEDGER = """
-WITH ins AS (
+# Lock the keys a statement is about to change, in one fixed order, before it changes
+# anything: the statement's WHERE refers to this CTE through an uncorrelated sub-select
+# ("(SELECT count(*) FROM locked) >= 0"), an InitPlan that runs to completion before
+# the first row is changed. The CTE is MATERIALIZED: computed (and locked) once.
+_LOCKED = (
+    "WITH locked AS MATERIALIZED ("
+    " SELECT token_hash FROM gw_keys WHERE token_hash = ANY("
+)
+_LOCKED_END = ') ORDER BY token_hash COLLATE "C" FOR UPDATE)'
+_AFTER_LOCKING = " (SELECT count(*) FROM locked) >= 0"
+
+# Everything record() does, in one statement: lock the batch's keys ($17) and the keys
+# of the reservations to settle ($18); insert the rows not yet in the ledger; add what
+# went in to each key; delete the settled reservations (the trigger takes them off
+# gw_keys.reserved). Returns how many rows went in.
+RECORD = _LOCKED + """$17::text[] || ARRAY(
+    SELECT token_hash FROM gw_reservations WHERE request_id = ANY($18::text[]))"""
+RECORD += _LOCKED_END + """,
+ins AS (
     INSERT INTO gw_spend_log (request_id, time, key_hash, key_alias, endpoint,
         requested_model, model_group, deployment, provider, prompt_tokens,
         completion_tokens, cost, latency_ms, status, stream, usage_estimated)
     SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
         $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[],
         $12::numeric[], $13::bigint[], $14::text[], $15::boolean[], $16::boolean[])
+    WHERE""" + _AFTER_LOCKING + """
     ON CONFLICT (request_id) DO NOTHING
     RETURNING key_hash, cost
+), sums AS (
+    SELECT key_hash, coalesce(sum(cost), 0) AS spend, count(*) AS n FROM ins GROUP BY key_hash
+), added AS (
+    UPDATE gw_keys AS k SET spend = k.spend + s.spend, requests = k.requests + s.n
+    FROM sums s WHERE k.token_hash = s.key_hash
+), settled AS (
+    DELETE FROM gw_reservations WHERE request_id = ANY($18::text[]) AND""" + _AFTER_LOCKING + """
 )
-SELECT key_hash, coalesce(sum(cost), 0) AS spend, count(*) AS n
-FROM ins GROUP BY key_hash ORDER BY key_hash COLLATE "C"
+SELECT coalesce(sum(n), 0)::bigint FROM sums
 """
-# Lock the keys about to change in one fixed order, so concurrent batches never deadlock.
-LOCK_KEYS = (
-    "SELECT token_hash FROM gw_keys WHERE token_hash = ANY($1::text[])"
-    ' ORDER BY token_hash COLLATE "C" FOR UPDATE'
-)
-ADD_SPEND = """
-UPDATE gw_keys AS k SET spend = k.spend + d.spend, requests = k.requests + d.n
-FROM unnest($1::text[], $2::numeric[], $3::bigint[]) AS d(token_hash, spend, n)
-WHERE k.token_hash = d.token_hash
-"""
-DELETE_RESERVATIONS = "DELETE FROM gw_reservations WHERE request_id = ANY($1::text[])"
 
-LOCK_SPEND = "SELECT spend FROM gw_keys WHERE token_hash = $1 FOR UPDATE"
-OPEN_RESERVATIONS = """
-SELECT (SELECT token_hash FROM gw_reservations WHERE request_id = $2) AS prior_key,
-       (SELECT amount FROM gw_reservations WHERE request_id = $2) AS prior_amount,
-       coalesce((SELECT sum(amount) FROM gw_reservations WHERE token_hash = $1), 0) AS reserved
-"""
-INSERT_RESERVATION = (
+# One reservation, in one statement: lock the key row, check that the reservation fits
+# in what remains (_common.RESERVE_FITS), insert it for RESERVE_TAKE; the INSERT trigger
+# adds it to gw_keys.reserved while the row is still locked. This is exact across
+# replicas because in READ COMMITTED a FOR UPDATE that had to wait for a concurrent
+# writer of the key row re-evaluates the WHERE and the selected expressions on the
+# newest committed version of the row (EvalPlanQual) before inserting: nothing committed
+# while it waited is missed. A key row that looks full in the statement's snapshot is
+# refused without waiting (correct as of that snapshot). A request_id already reserved
+# inserts nothing (ON CONFLICT DO NOTHING fires no INSERT trigger, so nothing is
+# counted twice) and returns no row: the caller then reads RESERVATION.
+RESERVE = (
     "INSERT INTO gw_reservations (request_id, token_hash, amount, created_at)"
-    " VALUES ($1, $2, $3, $4) ON CONFLICT (request_id) DO NOTHING RETURNING amount"
+    " SELECT $2, k.token_hash, " + RESERVE_TAKE + ", $6 FROM gw_keys k,"
+    " (SELECT $3::numeric AS amount, $4::numeric AS budget, $5::boolean AS partial) p"
+    " WHERE k.token_hash = $1 AND " + RESERVE_FITS + " FOR UPDATE OF k"
+    " ON CONFLICT (request_id) DO NOTHING RETURNING amount"
 )
-EXPIRE_RESERVATIONS = "DELETE FROM gw_reservations WHERE created_at < $1"
+RESERVATION = "SELECT token_hash, amount FROM gw_reservations WHERE request_id = $1"
+# Close reservations (lock their keys first, in order); the DELETE trigger updates reserved.
+RELEASE = (
+    _LOCKED + "ARRAY(SELECT token_hash FROM gw_reservations"
+    " WHERE request_id = ANY($1::text[]))" + _LOCKED_END
+    + " DELETE FROM gw_reservations WHERE request_id = ANY($1::text[]) AND" + _AFTER_LOCKING
+)
+EXPIRE_RESERVATIONS = (
+    _LOCKED + "ARRAY(SELECT token_hash FROM gw_reservations WHERE created_at < $1)"
+    + _LOCKED_END
+    + " DELETE FROM gw_reservations WHERE created_at < $1 AND" + _AFTER_LOCKING
+)
 
 SPEND_BY_KEY = (
     "SELECT token_hash, key_name, key_alias, spend, requests, max_budget, expires, key_id"

@@ -4,12 +4,18 @@ Money is ``NUMERIC(30,12)``, times ``timestamptz``, JSON ``jsonb`` (decoded
 with orjson by a per-connection codec); ``pg_sql`` holds the statements and
 ``pg_rows`` the row codecs. Concurrency across replicas:
 
-- ``record`` inserts a batch through ``unnest`` with ``ON CONFLICT DO NOTHING
-  RETURNING`` and adds only what was inserted to each key, after locking the
-  keys in one fixed order (so concurrent batches never deadlock each other).
-- ``reserve`` locks the key row (``FOR UPDATE``), then sums its open
-  reservations in a later statement (a fresh snapshot, so nothing committed
-  while it waited is missed) and inserts the reservation only if it fits.
+- ``record`` is one statement: it locks the keys it touches in one fixed order
+  (so concurrent batches never deadlock each other), inserts the batch through
+  ``unnest`` with ``ON CONFLICT DO NOTHING RETURNING``, adds only what was
+  inserted to each key and deletes the settled reservations.
+- ``reserve`` is one conditional statement (``pg_sql.RESERVE``): the key row
+  is locked only while the database runs it, never across a round trip, so the
+  budgeted calls of one key do not queue behind one another. It checks
+  ``spend + reserved + amount <= budget`` on the newest version of the key row,
+  where ``reserved`` is a running total that triggers on ``gw_reservations``
+  keep equal to the sum of the key's open reservations (migration
+  0006_reserved_counter). ``release`` and ``expire_reservations`` are one
+  statement each too; all four run outside an explicit transaction.
 - ``update_key`` / ``delete_keys`` (and ``insert_key``) ``pg_notify`` the
   key's hash in the same transaction; :mod:`.pg_listen` delivers it.
   ``delete_keys`` writes each deleted key's tombstone in the same statement.
@@ -69,6 +75,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=c.dumps, decoder=c.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset of a released connection: nothing to undo. Pooled connections
+    never LISTEN, take advisory locks, open cursors or SET anything (the listener and
+    migrations have connections of their own), so asyncpg's default reset query would
+    only add a round trip to every call, a reservation's included. (asyncpg still rolls
+    back a transaction left open, before calling this.)"""
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
@@ -88,7 +102,7 @@ class PostgresStore(Store):
                  connect_timeout: float = 2.0, command_timeout: float = 2.0,
                  acquire_timeout: float = 2.0, batch_timeout: float = 30.0) -> None:
         self.url = url
-        self._pool_args = {"min_size": min_size, "max_size": max_size,
+        self._pool_args = {"min_size": min_size, "max_size": max_size, "reset": _keep_session,
                            "timeout": connect_timeout, "command_timeout": command_timeout,
                            "server_settings": {"application_name": "gwd"}}
         self._connect_timeout = connect_timeout
@@ -244,60 +258,47 @@ class PostgresStore(Store):
     async def record(self, rows: Sequence[LedgerRow],
                      settle: Mapping[str, str] | None = None) -> int:
         unique = c.check_rows(rows)
-        arrays = r.ledger_arrays(unique)
         settled = sorted(settle or {})
         if not unique and not settled:
             return 0
-
-        async def tx(conn: asyncpg.Connection) -> int:
-            added = 0
-            if unique:
-                sums = await conn.fetch(q.INSERT_LEDGER, *arrays, timeout=self._batch)
-                added = sum(row["n"] for row in sums)
-                keyed = [row for row in sums if row["key_hash"] is not None]
-                if keyed:
-                    hashes = [row["key_hash"] for row in keyed]
-                    await conn.execute(q.LOCK_KEYS, hashes, timeout=self._batch)
-                    await conn.execute(q.ADD_SPEND, hashes, [row["spend"] for row in keyed],
-                                       [row["n"] for row in keyed], timeout=self._batch)
-            if settled:
-                await conn.execute(q.DELETE_RESERVATIONS, settled, timeout=self._batch)
-            return added
-
-        return await self._run(tx, deadline=_SPEND_TIMEOUT)
+        keys = sorted({row.key_hash for row in unique if row.key_hash is not None}
+                      | set((settle or {}).values()))
+        args = (*r.ledger_arrays(unique), keys, settled)
+        added: int = await self._run(
+            lambda conn: conn.fetchval(q.RECORD, *args, timeout=self._batch),
+            transaction=False, deadline=_SPEND_TIMEOUT)
+        return added
 
     async def reserve(self, token_hash: str, request_id: str, amount: Decimal,
                       budget: Decimal, partial: bool = False) -> Decimal | None:
         amount = c.check_amount(amount)
         limit = quantize(budget)
 
-        async def tx(conn: asyncpg.Connection) -> Decimal | None:
-            spend = await conn.fetchval(q.LOCK_SPEND, token_hash)
-            if spend is None:
+        async def run(conn: asyncpg.Connection) -> Decimal | None:
+            taken = await conn.fetchval(q.RESERVE, token_hash, request_id, amount, limit,
+                                        partial, datetime.now(UTC))
+            if taken is not None:
+                return r.usd(taken)
+            # refused, or this request_id was reserved already: a retried reserve()
+            # returns the open reservation (read in a fresh snapshot: also one committed
+            # by a concurrent call with the same request_id while this one waited)
+            prior = await conn.fetchrow(q.RESERVATION, request_id)
+            if prior is None or prior["token_hash"] != token_hash:
                 return None
-            prior_key, prior_amount, reserved = await conn.fetchrow(
-                q.OPEN_RESERVATIONS, token_hash, request_id)
-            if prior_key is not None:  # a retried reserve() is a no-op
-                return quantize(prior_amount) if prior_key == token_hash else None
-            take = c.reserve_amount(limit - spend - reserved, amount, partial)
-            if take is None:
-                return None
-            taken = await conn.fetchval(q.INSERT_RESERVATION, request_id, token_hash, take,
-                                        datetime.now(UTC))
-            return r.usd(taken)
+            return r.usd(prior["amount"])
 
-        return await self._run(tx)
+        return await self._run(run, transaction=False)
 
     async def release(self, request_ids: Sequence[str]) -> None:
         ids = sorted(set(request_ids))
         if ids:
-            await self._run(lambda conn: conn.execute(q.DELETE_RESERVATIONS, ids))
+            await self._run(lambda conn: conn.execute(q.RELEASE, ids), transaction=False)
 
     async def expire_reservations(self, older_than: datetime) -> int:
         cutoff = c.aware(older_than, "older_than")
         status = await self._run(
             lambda conn: conn.execute(q.EXPIRE_RESERVATIONS, cutoff, timeout=self._batch),
-            deadline=self._batch)
+            transaction=False, deadline=self._batch)
         return int(status.rsplit(" ", 1)[-1])
 
     # reports -----------------------------------------------------------------

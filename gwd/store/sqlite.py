@@ -2,11 +2,13 @@
 
 Every call runs on a single-worker executor that owns the only connection, so
 the event loop never blocks and calls from one process never contend with each
-other. Several gwd processes may share one file: the database is in WAL mode
-(readers never block the writer), every write is a ``BEGIN IMMEDIATE``
-transaction (the write lock is taken up front, so no transaction fails half-way
-on a lock upgrade), and ``busy_timeout`` (5 s by default) makes a writer wait
-for another process's transaction instead of failing.
+other; results come back as plain values, never as cursors (a cursor freed on
+another thread resets its statement there). Several gwd processes may share
+one file: the database is in WAL mode (readers never block the writer), every
+write is a ``BEGIN IMMEDIATE`` transaction (the write lock is taken up front,
+so no transaction fails half-way on a lock upgrade), and ``busy_timeout`` (5 s
+by default) makes a writer wait for another process's transaction instead of
+failing.
 
 ``synchronous=NORMAL`` is the default: in WAL mode it never corrupts the file
 and loses nothing when a process crashes (even ``kill -9``); only a power cut
@@ -257,30 +259,32 @@ class SQLiteStore(Store):
     async def reserve(self, token_hash: str, request_id: str, amount: Decimal,
                       budget: Decimal, partial: bool = False) -> Decimal | None:
         amount = c.check_amount(amount)
-        limit = quantize(budget)
+        params = (token_hash, request_id, r.bounded_units(amount, r.INT64_MAX),
+                  r.bounded_units(quantize(budget), r.INT64_MAX - 1), int(partial),
+                  r.now_us())
 
         def tx(conn: sqlite3.Connection) -> Decimal | None:
-            existing = conn.execute(q.SELECT_RESERVATION, (request_id,)).fetchone()
-            if existing is not None:  # a retried reserve() is a no-op
-                return from_units(existing[1]) if existing[0] == token_hash else None
-            key = conn.execute(q.SELECT_SPEND, (token_hash,)).fetchone()
-            if key is None:
+            taken = conn.execute(q.RESERVE, params).fetchall()
+            if taken:
+                return from_units(taken[0][0])
+            prior = conn.execute(q.RESERVATION, (request_id,)).fetchone()
+            if prior is None or prior[0] != token_hash:  # refused (or another key's id)
                 return None
-            (reserved,) = conn.execute(q.SUM_RESERVED, (token_hash,)).fetchone()
-            remaining = limit - from_units(key[0]) - from_units(reserved)
-            take = c.reserve_amount(remaining, amount, partial)
-            if take is not None:
-                conn.execute(q.INSERT_RESERVATION,
-                             (request_id, token_hash, to_units(take), r.now_us()))
-            return take
+            return from_units(prior[1])  # a retried reserve() is a no-op
 
         return await self._call(self._write, tx)
 
     async def release(self, request_ids: Sequence[str]) -> None:
         ids = [(request_id,) for request_id in sorted(set(request_ids))]
+
+        def tx(conn: sqlite3.Connection) -> None:
+            # No cursor may leave the store's thread: freed on the event loop's thread,
+            # it resets its statement there, racing this thread running the same cached
+            # statement again (sqlite3.InterfaceError: "bad parameter or other API misuse").
+            conn.executemany(q.DELETE_RESERVATION, ids).close()
+
         if ids:
-            await self._call(self._write, lambda conn: conn.executemany(
-                q.DELETE_RESERVATION, ids))
+            await self._call(self._write, tx)
 
     async def expire_reservations(self, older_than: datetime) -> int:
         cutoff = c.to_us(older_than)

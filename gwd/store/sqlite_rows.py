@@ -18,6 +18,8 @@ from .base import KeyRecord, KeySpend, LedgerRow
 from .sqlite_sql import SPLIT
 
 LOW, HIGH = -(2**62), 2**62  # the open ends of a time range, in microseconds
+#: the largest INTEGER SQLite keeps exactly (money columns are int64 pico-dollars)
+INT64_MAX = 2**63 - 1
 
 
 def key_record(row: Sequence[Any]) -> KeyRecord:
@@ -82,6 +84,16 @@ def time_range(since: datetime | None, until: datetime | None) -> tuple[int, int
 def money_sum(high: int | None, low: int | None) -> Decimal:
     """Exact sum from SQL's split sums (cost / 10^6 and cost % 10^6 never overflow int64)."""
     return from_units((high or 0) * SPLIT + (low or 0))
+
+
+def bounded_units(amount: Decimal, bound: int) -> int:
+    """Pico-dollars, clamped to [-bound, bound] so that they can be bound as int64.
+
+    reserve() binds its budget with ``INT64_MAX - 1`` and its amount with ``INT64_MAX``:
+    a clamped amount never fits a clamped budget whole and takes all that remains if
+    partial, which is what the true values would give, since no stored spend or
+    reservation total exceeds ``INT64_MAX`` (a budget above ~9.2 million USD acts as that)."""
+    return max(-bound, min(to_units(amount), bound))
 
 
 def now_us() -> int:

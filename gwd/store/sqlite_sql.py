@@ -4,18 +4,20 @@ Values are always bound, never formatted in. Money sums are split into
 ``cost / SPLIT`` and ``cost % SPLIT`` so that SQLite's int64 ``sum()`` cannot
 overflow however large the ledger grows; Python adds the two parts exactly.
 A day is ``date(floor(us / 10^6), 'unixepoch')``: the UTC calendar day.
+``gw_keys.reserved`` follows ``gw_reservations`` through the triggers of
+migration 0007_reserved_counter (every DELETE of a reservation updates it).
 """
 
 from __future__ import annotations
+
+from ._common import RESERVE_FITS, RESERVE_TAKE
 
 SPLIT = 1_000_000
 
 _KEY = (
     "SELECT k.token_hash, k.key_name, k.key_alias, k.models, k.aliases, k.config,"
     " k.metadata, k.max_budget, k.spend, k.requests, k.expires, k.created_at, k.updated_at,"
-    " k.key_id, (SELECT coalesce(sum(r.amount), 0) FROM gw_reservations r"
-    "  WHERE r.token_hash = k.token_hash)"
-    " FROM gw_keys k"
+    " k.key_id, k.reserved FROM gw_keys k"
 )
 SELECT_KEY = _KEY + " WHERE k.token_hash = ?"
 SELECT_KEY_BY_ID = _KEY + " WHERE k.key_id = ?"
@@ -53,13 +55,20 @@ ADD_SPEND = (
     "UPDATE gw_keys SET spend = spend + ?, requests = requests + ? WHERE token_hash = ?"
 )
 
-SELECT_RESERVATION = "SELECT token_hash, amount FROM gw_reservations WHERE request_id = ?"
-SELECT_SPEND = "SELECT spend FROM gw_keys WHERE token_hash = ?"
-SUM_RESERVED = "SELECT coalesce(sum(amount), 0) FROM gw_reservations WHERE token_hash = ?"
-INSERT_RESERVATION = (
+# One reservation, one statement, as on PostgreSQL: insert it only if it fits in what
+# remains of the key's budget (_common.RESERVE_FITS), for RESERVE_TAKE; the INSERT
+# trigger adds it to gw_keys.reserved. BEGIN IMMEDIATE has already serialised writers.
+# A request_id already reserved inserts nothing (and fires no trigger): no row comes
+# back and the caller reads RESERVATION. Parameters: token_hash, request_id, amount,
+# budget, partial (0/1), created_at; money in pico-dollars.
+RESERVE = (
     "INSERT INTO gw_reservations (request_id, token_hash, amount, created_at)"
-    " VALUES (?, ?, ?, ?)"
+    " SELECT ?2, k.token_hash, " + RESERVE_TAKE + ", ?6 FROM gw_keys k,"
+    " (SELECT ?3 AS amount, ?4 AS budget, ?5 AS partial) p"
+    " WHERE k.token_hash = ?1 AND " + RESERVE_FITS
+    + " ON CONFLICT (request_id) DO NOTHING RETURNING amount"
 )
+RESERVATION = "SELECT token_hash, amount FROM gw_reservations WHERE request_id = ?"
 DELETE_RESERVATION = "DELETE FROM gw_reservations WHERE request_id = ?"
 EXPIRE_RESERVATIONS = "DELETE FROM gw_reservations WHERE created_at < ?"
 

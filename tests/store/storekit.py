@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from gwd.money import from_units, quantize
 from gwd.store import KeyRecord, LedgerRow
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -61,3 +62,17 @@ async def raw_scalar(url: str, sql: str, *args: Any) -> Any:
         return await pg.fetchval(sql, *args)
     finally:
         await pg.close()
+
+
+#: keys whose reserved counter differs from the sum of their open reservations (must be 0)
+MISMATCHED = (
+    "SELECT count(*) FROM gw_keys k WHERE k.reserved <> coalesce("
+    "(SELECT sum(r.amount) FROM gw_reservations r WHERE r.token_hash = k.token_hash), 0)"
+)
+_OPEN_SUM = "SELECT coalesce(sum(amount), 0) FROM gw_reservations WHERE token_hash = $1"
+
+
+async def open_sum(url: str, token_hash: str) -> Decimal:
+    """The sum of the key's gw_reservations rows, read straight from the database."""
+    value = await raw_scalar(url, _OPEN_SUM, token_hash)
+    return from_units(value) if url.startswith("sqlite:") else quantize(value)

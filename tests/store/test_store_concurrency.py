@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from gwd.store import LedgerRow, Store
 
-from .storekit import h, key, row
+from .storekit import MISMATCHED, h, key, open_sum, raw_scalar, row
 
 MakeStore = Callable[[], Awaitable[Store]]
 KEYS = [h(f"key{n}") for n in range(5)]
@@ -74,7 +74,7 @@ async def test_spend_equals_ledger_sum_with_concurrent_batches_and_replays(
 
 
 async def test_concurrent_reservations_never_over_admit(
-        store: Store, make_store: MakeStore) -> None:
+        store: Store, make_store: MakeStore, store_url: str) -> None:
     other = await make_store()
     token_hash = h("budget")
     budget = Decimal("1.000000000000")
@@ -94,6 +94,8 @@ async def test_concurrent_reservations_never_over_admit(
     assert spend + taken <= budget
     got_key = await store.get_key(token_hash)
     assert got_key is not None and got_key.reserved == taken
+    assert await open_sum(store_url, token_hash) == taken  # the counter is the rows' sum
+    assert await raw_scalar(store_url, MISMATCHED) == 0
     remaining = budget - spend - taken
     for n, (amount, got) in enumerate(results):
         partial = n % 5 == 0
