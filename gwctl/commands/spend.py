@@ -27,7 +27,6 @@ from ..output import (
 )
 
 
-
 class By(StrEnum):
     key = "key"
     model = "model"
