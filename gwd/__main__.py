@@ -83,13 +83,14 @@ async def serve(config: Config, host: str, port: int, reuse_port: bool = False) 
     from aiohttp import web  # imported here so --help and --version answer at once
 
     from .app import build_app
+    from .middleware import SERVER_OPTIONS
     from .runtime import Runtime
     from .store.base import StoreUnavailable
 
     runtime = Runtime(config)
     app = build_app(runtime)
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                           shutdown_timeout=config.general.drain_timeout)
+                           shutdown_timeout=config.general.drain_timeout, **SERVER_OPTIONS)
     try:
         await runner.setup()
     except StoreUnavailable as exc:

@@ -17,9 +17,9 @@ lines on stderr (whatever ``--log-level`` says)::
 
 ``path`` never has the query string (``/key/info?key=sk-…`` carries a key).
 The caller is named by its public ``key_id`` (``"master"`` for the master
-key) and ``key_alias``: never the key, never its hash. A client that hung up
-on a stream is logged with status 499. With the log off, nothing is formatted
-per request.
+key) and ``key_alias``: never the key, never its hash. A client that hung up (on a
+stream, or before a call's answer) is logged with status 499. With the log off,
+nothing is formatted per request.
 """
 
 from __future__ import annotations
@@ -109,5 +109,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         if not response.prepared:
             response.headers["x-request-id"] = request_id
     if logging_on:
-        _write(request, response.status, started, request_id)
+        call = request.get(CALL)
+        gone = call is not None and call.row is not None and call.row.status == "client_closed"
+        _write(request, CLIENT_CLOSED if gone else response.status, started, request_id)
     return response

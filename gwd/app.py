@@ -8,11 +8,12 @@ from aiohttp import web
 
 from .accesslog import access_middleware
 from .handlers import keys, openai, ops, spend
-from .middleware import auth_middleware, error_middleware
+from .middleware import auth_middleware, error_middleware, redact_parse_errors
 from .runtime import RUNTIME, Runtime
 
 
 def build_app(runtime: Runtime) -> web.Application:
+    redact_parse_errors()
     app = web.Application(middlewares=[access_middleware, error_middleware, auth_middleware],
                           client_max_size=runtime.max_body_bytes)
     app[RUNTIME] = runtime

@@ -7,8 +7,10 @@ Virtual keys are looked up by the full SHA-256 of the credential in
 the hot path does not touch the database. An unknown key is remembered for a
 second (with whether it was deleted, so the 401 can say which). Every failure is an
 :class:`AuthenticationError` (401) or, when the store cannot be reached,
-:class:`ServiceUnavailable` (503) — there is no path that yields an empty identity.
-Error messages never echo the credential.
+:class:`ServiceUnavailable` (503) — there is no path that yields an empty identity;
+an unexpected error while looking a key up is a 503 too. A request with two
+``Authorization`` (or two ``api-key``) headers is refused: which one counts would
+be up to whoever reads it. Error messages never echo the credential.
 
 While the database is down (fail closed, the default): a key already in the
 cache keeps working until its entry is ``key_cache_ttl`` old (5 s by default),
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -33,6 +36,7 @@ from datetime import UTC, datetime
 from .errors import AuthenticationError, ServiceUnavailable
 from .store.base import KeyRecord, Store, StoreUnavailable
 
+log = logging.getLogger("gwd.auth")
 MAX_CREDENTIAL_LEN = 512
 NEGATIVE_TTL = 1.0
 CACHE_SIZE = 100_000
@@ -82,6 +86,13 @@ def credential(headers: Mapping[str, str]) -> str | None:
         return value.strip() or None
     value = headers.get("api-key")
     return value.strip() if value and value.strip() else None
+
+
+def ambiguous(headers: Mapping[str, str]) -> bool:
+    """Whether more than one credential header of a kind was sent."""
+    getall = getattr(headers, "getall", None)
+    return getall is not None and any(len(getall(name, ())) > 1
+                                      for name in ("Authorization", "api-key"))
 
 
 class KeyCache:
@@ -176,6 +187,9 @@ class Authenticator:
         return hmac.compare_digest(digest, self._master_digest)
 
     async def identify(self, headers: Mapping[str, str]) -> Identity:
+        if not self.open and ambiguous(headers):
+            raise AuthenticationError("Send one API key: this request has more than one "
+                                      "Authorization (or api-key) header.")
         raw = credential(headers)
         if raw is None:
             if self.open:
@@ -190,6 +204,10 @@ class Authenticator:
         try:
             record = await self.cache.get(hash_key(raw))
         except StoreUnavailable:
+            raise ServiceUnavailable("The key database is unavailable; try again shortly.",
+                                     code="database_unavailable") from None
+        except Exception:  # fail closed: never 500 (or worse) for a key we could not check
+            log.exception("key lookup failed")
             raise ServiceUnavailable("The key database is unavailable; try again shortly.",
                                      code="database_unavailable") from None
         if not isinstance(record, KeyRecord):

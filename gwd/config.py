@@ -103,6 +103,7 @@ class GeneralSettings:
     access_log: bool = False              # structured JSON access log lines (opt-in)
     metrics_auth: bool = True             # /metrics needs the master key (false: public)
     drain_timeout: float = 30.0           # seconds SIGTERM waits for in-flight requests
+    global_max_parallel_requests: int = 1024  # proxy calls served at once; beyond: 503
     # the database misbehaving (docs/operations.md, "When the database fails")
     spend_journal: str | None = None      # spend rows wait here while the DB is down
     spend_journal_max_mb: float = 64.0    # past this the journal refuses rows (kept in memory)
@@ -391,7 +392,7 @@ def _general(r: _Reader, raw: dict[str, Any]) -> GeneralSettings:
                 opt[key] = r.string(where, value)
         elif key in ("spend_journal_max_mb", "database_connection_timeout"):
             opt[key] = float(r.number(where, value, exclusive=True))
-        elif key == "database_connection_pool_limit":
+        elif key in ("database_connection_pool_limit", "global_max_parallel_requests"):
             opt[key] = r.number(where, value, integer=True, minimum=1)
         elif key == "allow_requests_on_db_unavailable":
             opt[key] = r.boolean(where, value)

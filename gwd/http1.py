@@ -275,6 +275,7 @@ class Pool:
         self._idle: dict[Origin, deque[_Connection]] = {}
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def _context(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -288,6 +289,20 @@ class Pool:
             return
         conn.idle_since = conn.loop.time()
         idle.append(conn)
+        if self._sweeper is None:
+            self._sweeper = conn.loop.call_later(IDLE_SECONDS / 2, self._sweep, conn.loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close connections idle for IDLE_SECONDS or more (never to be reused): without
+        this their sockets stay open until the upstream closes them (catalogue D10:
+        open files return to the baseline once traffic stops)."""
+        self._sweeper = None
+        now = loop.time()
+        for idle in self._idle.values():
+            while idle and (idle[0].closed or now - idle[0].idle_since >= IDLE_SECONDS):
+                idle.popleft().close()   # the oldest are on the left (reuse pops right)
+        if any(self._idle.values()) and not self._closed:
+            self._sweeper = loop.call_later(IDLE_SECONDS / 2, self._sweep, loop)
 
     def _reuse(self, origin: Origin, now: float) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -390,6 +405,9 @@ class Pool:
 
     async def close(self) -> None:
         self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for idle in self._idle.values():
             while idle:
                 idle.pop().close()

@@ -2,7 +2,9 @@
 
 A key is ``sk-`` + 22 url-safe characters (128 random bits); only its SHA-256
 is stored. Admin bodies are strict: an unknown or mistyped field is a 400
-naming it, and nothing is stored. Durations follow :mod:`gwd.durations`.
+naming it, and nothing is stored. Durations follow :mod:`gwd.durations`. The
+free-form ``config`` and ``metadata`` objects are nested at most ``MAX_DEPTH``
+levels (as request bodies are; deeper ones could not even be stored).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ KEY_FIELDS = ("models", "duration", "aliases", "config", "max_budget", "metadata
 MAX_NAME = 256
 MAX_LIST = 1000
 MAX_BUDGET = Decimal("1000000000")
+MAX_DEPTH = 64
 
 
 def new_key() -> str:
@@ -95,6 +98,8 @@ def parse_fields(body: Any, *, required: tuple[str, ...] = (),
         if body.get(name) is not None:
             if not isinstance(body[name], dict):
                 raise _bad(f"'{name}' must be an object", name)
+            if _too_deep(body[name]):
+                raise _bad(f"'{name}' is nested more than {MAX_DEPTH} levels deep", name)
             out[name] = body[name]
         elif name in body:
             out[name] = {}
@@ -105,6 +110,17 @@ def parse_fields(body: Any, *, required: tuple[str, ...] = (),
                                                                         "key_alias")
     _check_aliases(out)
     return out
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether a parsed JSON value nests lists/objects more than MAX_DEPTH levels."""
+    level = [value]
+    for _ in range(MAX_DEPTH):
+        level = [item for v in level if isinstance(v, (dict, list))
+                 for item in (v.values() if isinstance(v, dict) else v)]
+        if not level:
+            return False
+    return any(isinstance(v, (dict, list)) for v in level)
 
 
 def _budget(value: Any) -> Decimal:

@@ -35,7 +35,9 @@ Counted as things happen (one hook each):
 
 Read from the runtime at scrape time, costing nothing per request (see
 :func:`scrape`): cooldown and in-flight gauges per deployment, calls in
-flight, spend buffer rows and flush failures, key cache entries.
+flight, spend buffer rows and flush failures, key cache entries, and asyncio
+tasks alive (``gw_asyncio_tasks``: a leak shows as a count that never comes back
+down; ``bench/soak.py`` watches it).
 
 With ``gwd --workers N`` each worker process counts its own calls; a scrape
 reaches one worker.
@@ -43,6 +45,7 @@ reaches one worker.
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_left
 from collections.abc import Iterable
 from decimal import Decimal
@@ -224,5 +227,7 @@ def scrape(runtime: Runtime) -> bytes:
         _one("gw_spend_flush_failures_total", "Spend flushes that failed (rows kept, retried).",
              recorder.failures, "counter"),
         _one("gw_key_cache_entries", "Keys held in the key cache.", len(runtime.cache)),
+        _one("gw_asyncio_tasks", "asyncio tasks alive in this process (leak watch).",
+             len(asyncio.all_tasks())),
         _one("gw_build_info", "gwd's version.", 1, labels=("version",), key=(__version__,)),
     ))

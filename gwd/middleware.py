@@ -9,6 +9,13 @@ path text — and a handler without a level is refused (fail closed). The error
 middleware renders every error, ours or aiohttp's, in OpenAI's envelope and
 never lets a traceback or a secret reach the client; it counts each error it
 renders (``gw_http_errors_total``).
+
+Compressed request bodies (``Content-Encoding``) are refused with 415 before
+anything else, and gwd's server never inflates them (``SERVER_OPTIONS``): a
+body refused unread is drained by aiohttp, and inflating a 1 MB gzip bomb while
+draining it cost seconds of CPU, even for a caller with no key.
+:class:`RedactParseErrors` keeps aiohttp's log line for a request it could not
+parse but drops the bytes it quotes (an ``Authorization`` header included).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .auth import Identity
 from .call import Call
@@ -43,6 +51,32 @@ PUBLIC, PROXY, ADMIN, METRICS = "public", "proxy", "admin", "metrics"
 IDENTITY = web.RequestKey("gw.identity", Identity)
 CALL = web.RequestKey("gw.call", Call)  # set by the proxy handlers once a call is admitted
 JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "")
+IDENTITY_ENCODINGS = ("", "identity")
+#: aiohttp server settings gwd runs with (``gwd`` itself and the in-process tests)
+SERVER_OPTIONS: dict[str, Any] = {"auto_decompress": False}
+
+
+class RedactParseErrors(logging.Filter):
+    """aiohttp logs a request it cannot parse with the parser's message, which quotes
+    the offending line of the request (a header with a stray control character after
+    the master key, say). Keep the line; drop the quoted bytes and the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg = (f"{record.getMessage()}: unparseable HTTP request refused with "
+                          f"{exc.code} ({type(exc).__name__})")
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def redact_parse_errors() -> None:
+    """Install :class:`RedactParseErrors` on aiohttp's server logger (once)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, RedactParseErrors) for f in logger.filters):
+        logger.addFilter(RedactParseErrors())
 
 
 def route_auth(level: str) -> Callable[[Handler], Handler]:
@@ -106,6 +140,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in IDENTITY_ENCODINGS and request.body_exists:
+        raise UnsupportedMediaType("gwd does not accept compressed request bodies; send the "
+                                   "JSON uncompressed.", code="unsupported_content_encoding")
     match = request.match_info
     if match.http_exception is not None:
         raise match.http_exception
@@ -126,6 +164,23 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+async def _read_body(request: web.Request, limit: int) -> bytearray:
+    """The body, refused with 413 past ``limit`` bytes (at once when Content-Length says
+    so). Read here rather than by ``request.read()``, which raises aiohttp's buffer to
+    the limit and copies the body twice: peak memory stays near one body, not five."""
+    body = bytearray()
+    if (request.content_length or 0) <= limit:
+        while chunk := await request.content.readany():
+            body += chunk
+            if len(body) > limit:
+                break
+    if len(body) > limit or (request.content_length or 0) > limit:
+        # (raised here, not kept in a local: a traceback -> frame -> error cycle would
+        # keep the body alive until the next full garbage collection)
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    return body
+
+
 async def read_json(request: web.Request) -> tuple[Any, int]:
     """The parsed JSON body and its size; 415 for non-JSON types, 400 for bad JSON."""
     ctype = request.content_type if request.headers.get("Content-Type") else ""
@@ -133,11 +188,7 @@ async def read_json(request: web.Request) -> tuple[Any, int]:
                                         and ctype.endswith("+json")):
         raise UnsupportedMediaType("Send the request body as JSON "
                                    "(Content-Type: application/json).")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge(f"The request body is larger than "
-                              f"{request.app[RUNTIME].max_body_bytes} bytes.") from None
+    raw = await _read_body(request, request.app[RUNTIME].max_body_bytes)
     if not raw.strip():
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:

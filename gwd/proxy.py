@@ -39,6 +39,7 @@ from .sse import DONE, encode, encode_error
 from .upstream import MAX_ERROR_BYTES, Timeouts, Upstream, UpstreamFailure, UpstreamResponse
 
 PASSED_THROUGH_STATUSES = (400, 404, 409, 413, 422)
+CLIENT_CLOSED = 499  # a stream whose client hung up before its headers went out
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                "X-Accel-Buffering": "no"}
 
@@ -134,7 +135,10 @@ class Proxy:
         return headers
 
     # ------------------------------------------------------------------ non-stream
-    async def complete(self, call: Call) -> web.Response:
+    async def complete(self, call: Call, request: web.Request | None = None) -> web.Response:
+        """A non-streamed call. A client that hung up while the upstream worked is still
+        billed for the answer the upstream gave (status ``client_closed``): gwd is charged
+        for it, and the row must not be lost (catalogue C23)."""
         errors: list[_Retry] = []
         dep: Deployment | None = None
         try:
@@ -145,7 +149,9 @@ class Proxy:
                     errors.append(retry)
                     self.router.failed(dep, retry.retry_after)
                     continue
-                cost = self.biller.bill(call, dep, completion.usage, "success")
+                gone = request is not None and request.transport is None
+                cost = self.biller.bill(call, dep, completion.usage,
+                                        "client_closed" if gone else "success")
                 body = completion.raw if completion.raw is not None else encode_json(
                     completion.body)
                 return web.Response(body=body, content_type="application/json",
@@ -270,7 +276,10 @@ class Proxy:
                 self.biller.bill(call, dep, translator.usage(), "error")
                 await response.write(encode_error(_stream_error(failure).body()))
             return response
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:   # the client hung up: bill its part; nothing left to answer
+            self.biller.bill(call, dep, translator.usage(), "client_closed")
+            return response or web.StreamResponse(status=CLIENT_CLOSED)
+        except asyncio.CancelledError:
             self.biller.bill(call, dep, translator.usage(), "client_closed")
             raise
         finally:
@@ -283,8 +292,9 @@ class Proxy:
         req = call.request
         wants_usage = _wants_usage(req.body)
         translator = provider.stream_translator(dep, req.endpoint, req.body)
-        response = await self._start_response(call, request)
+        response: web.StreamResponse | None = None
         try:
+            response = await self._start_response(call, request)
             for chunk in provider.stream_chunks(dep, req.endpoint, req.body):
                 if not chunk.get("choices") and "usage" in chunk:
                     usage = chunk["usage"]
@@ -295,7 +305,10 @@ class Proxy:
                 await response.write(encode(chunk))
             self.biller.bill(call, dep, translator.usage(), "success")
             await response.write(DONE)
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:   # the client hung up: bill its part; nothing left to answer
+            self.biller.bill(call, dep, translator.usage(), "client_closed")
+            return response or web.StreamResponse(status=CLIENT_CLOSED)
+        except asyncio.CancelledError:
             self.biller.bill(call, dep, translator.usage(), "client_closed")
             raise
         return response

@@ -110,8 +110,13 @@ class UpstreamResponse:
             self.close()
 
     def close(self) -> None:
-        """Release the connection (closing it if the body was not read to the end)."""
+        """Release the connection (closing it if the body was not read to the end).
+
+        Also drops the event iterator: it refers back to this object, and a stream left
+        part-read (client gone, bad first event) would otherwise keep both, and their
+        buffers, alive until the cyclic garbage collector's next full pass."""
         self._resp.close()
+        self._events = None
 
 
 class Upstream:

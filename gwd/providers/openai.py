@@ -57,6 +57,8 @@ class OpenAITranslator(StreamTranslator):
         if "error" in chunk and "choices" not in chunk:
             raise BadUpstreamResponse("upstream reported an error mid-stream")
         usage = chunk.get("usage")
+        if not isinstance(chunk.get("choices"), list) and not isinstance(usage, Mapping):
+            raise BadUpstreamResponse("upstream sent a stream chunk with no choices list")
         if isinstance(usage, Mapping):
             self.reported = openai_usage(usage, self.endpoint, self.body)
             if self.reported.estimated:

@@ -11,7 +11,8 @@ Subclasses speak one provider's wire format by implementing :meth:`answer`
         assert fake.requests[-1].json["model"] == "gpt-4o"
 
 Fault order for one request: ``delay`` -> ``hang`` -> ``reset`` -> ``status`` ->
-(answer) -> ``garbage`` -> stream with ``stream_delay`` / ``stream_cut_after``.
+(answer) -> ``garbage`` / ``body_cut_after`` -> stream with ``stream_delay`` /
+``stream_cut_after`` / ``stream_stall_after``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class Fault:
     reset: bool = False                  # close the socket abruptly (TCP RST), no answer
     garbage: bytes | None = None         # 200 with these bytes (one framed event on streams)
     stream_cut_after: int | None = None  # send n stream events, then drop the connection
+    stream_stall_after: int | None = None  # send n stream events, then go silent (socket open)
+    body_cut_after: int | None = None    # non-stream: send n bytes of the body, then TCP RST
     stream_delay: float = 0.0            # seconds between stream events
     no_usage: bool = False               # omit usage / token counts from the answer
 
@@ -201,6 +204,14 @@ class FakeUpstream:
         with self._lock:
             self._requests.clear()
 
+    def reset(self) -> None:
+        """Forget the requests and stream outcomes seen, and every scripted fault."""
+        with self._lock:
+            self._requests.clear()
+            self._streams.clear()
+            self._faults.clear()
+            self._default = None
+
     def enqueue(self, *faults: Fault) -> None:
         """Script the next request(s), one fault each, in order."""
         with self._lock:
@@ -258,6 +269,8 @@ class FakeUpstream:
                                 body=orjson.dumps(self.error_body(404, "no such route")))
         if isinstance(reply, JsonReply):
             body = fault.garbage if fault.garbage is not None else orjson.dumps(reply.body)
+            if fault.body_cut_after is not None:
+                return await self._cut_body(request, reply.status, body, fault.body_cut_after)
             return web.Response(status=reply.status, body=body, headers=dict(fault.headers),
                                 content_type="application/json")
         events = reply.events
@@ -268,6 +281,11 @@ class FakeUpstream:
         await response.prepare(request)
         for i, event in enumerate(events):
             if fault.stream_cut_after is not None and i >= fault.stream_cut_after:
+                return self._abort(request, response)
+            if fault.stream_stall_after is not None and i >= fault.stream_stall_after:
+                self._streams_record(("stalled", i, len(events)))
+                assert self._stopping is not None
+                await self._stopping.wait()
                 return self._abort(request, response)
             if fault.stream_delay and i:
                 await asyncio.sleep(fault.stream_delay)
@@ -280,14 +298,25 @@ class FakeUpstream:
         self._streams_record(("completed", len(events), len(events)))
         return response
 
+    async def _cut_body(self, request: web.Request, status: int, body: bytes,
+                        cut: int) -> web.StreamResponse:
+        """Announce the whole body (Content-Length), send ``cut`` bytes of it, then RST."""
+        response = web.StreamResponse(status=status,
+                                      headers={"Content-Type": "application/json"})
+        response.content_length = len(body)
+        await response.prepare(request)
+        await response.write(body[:cut])
+        await asyncio.sleep(0.05)  # let the bytes leave before the reset
+        return self._abort(request, response)
+
     def _streams_record(self, outcome: tuple[str, int, int]) -> None:
         with self._lock:
             self._streams.append(outcome)
 
     @property
     def streams(self) -> list[tuple[str, int, int]]:
-        """How each stream ended: ("completed" | "closed_by_client", events sent, events
-        planned)."""
+        """How each stream ended: ("completed" | "closed_by_client" | "stalled", events sent,
+        events planned)."""
         with self._lock:
             return list(self._streams)
 

@@ -3,6 +3,7 @@ providers can read what the fakes send (so the e2e tests exercise real formats).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import struct
 import time
@@ -222,6 +223,29 @@ async def test_stream_cut_after_sends_n_events_then_breaks(oai: OpenAIFake) -> N
                 received.append(line)
     assert len([line for line in received if line.startswith(b"data: ")]) == 2
     assert not any(b"[DONE]" in line for line in received)
+
+
+async def test_stream_stall_after_sends_n_events_then_goes_silent(oai: OpenAIFake) -> None:
+    oai.enqueue(Fault(stream_stall_after=2))
+    received: list[bytes] = []
+    async with aiohttp.ClientSession(timeout=SHORT) as session, \
+            session.post(oai.base_url + "/v1/chat/completions",
+                         json={"model": "m", "stream": True}) as response:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.5):
+                async for line in response.content:
+                    received.append(line)
+    assert len([line for line in received if line.startswith(b"data: ")]) == 2
+    assert oai.streams[0][:2] == ("stalled", 2)
+
+
+async def test_body_cut_after_announces_the_body_then_resets(oai: OpenAIFake) -> None:
+    oai.enqueue(Fault(body_cut_after=10))
+    async with aiohttp.ClientSession(timeout=SHORT) as session, \
+            session.post(oai.base_url + "/v1/chat/completions", json={"model": "m"}) as response:
+        assert response.status == 200 and (response.content_length or 0) > 10
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
 
 
 async def test_garbage_is_sent_with_200(oai: OpenAIFake) -> None:

@@ -4,6 +4,12 @@
 ``python -m gwd`` on a free loopback port, waits until ``/health/liveliness``
 answers, and keeps everything gwd logs in ``.log_text()`` (so tests can scan
 logs for secrets). ``stop()`` sends SIGTERM and returns the exit status.
+
+With ``record=True`` (what the ``gwd`` fixture uses) clients reach gwd through a
+:class:`~tests.support.recorder.Recorder`: ``base_url`` is the recorder's address
+and ``recorder`` holds every byte gwd answered; ``port`` and ``direct_url`` stay
+gwd's own (for tests about the listening socket itself). The recorder outlives
+``stop()``/``start()`` (a restarted gwd keeps its address); ``close()`` ends it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import Any
 
 import httpx
 import yaml
+
+from tests.support.recorder import Recorder
 
 MASTER_KEY = "sk-test-master-key-0123456789abcdef"
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +46,8 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 class GwdProcess:
     def __init__(self, config: dict[str, Any], tmp_path: Path, *, name: str = "gwd",
                  env: dict[str, str] | None = None, extra_args: list[str] | None = None,
-                 port: int | None = None, config_path: Path | None = None) -> None:
+                 port: int | None = None, config_path: Path | None = None,
+                 record: bool = False) -> None:
         self.config = config
         self.dir = tmp_path
         self.config_path = config_path or tmp_path / f"{name}.yaml"
@@ -47,9 +56,15 @@ class GwdProcess:
         self.env = env or {}
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
+        self.record = record
+        self.recorder: Recorder | None = None
 
     @property
     def base_url(self) -> str:
+        return self.recorder.url if self.recorder is not None else self.direct_url
+
+    @property
+    def direct_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @property
@@ -64,6 +79,11 @@ class GwdProcess:
 
     def start(self, wait: bool = True, timeout: float = 20.0) -> GwdProcess:
         write_config(self.config_path, self.config)
+        while self.record and self.recorder is None:
+            self.recorder = Recorder(self.port).start()
+            if self.recorder.port == self.port:  # the OS reused the port free_port() freed
+                self.recorder.stop()
+                self.recorder = None
         env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
@@ -79,7 +99,7 @@ class GwdProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gwd exited with {self.proc.returncode}:\n{self.log_text()}")
             try:
-                r = httpx.get(f"{self.base_url}/health/liveliness", timeout=1.0)
+                r = httpx.get(f"{self.direct_url}/health/liveliness", timeout=1.0)
                 if r.status_code == 200:
                     return
             except httpx.HTTPError:
@@ -109,6 +129,12 @@ class GwdProcess:
         self.proc = None
         return code
 
+    def close(self) -> None:
+        """Stop gwd and the recorder in front of it."""
+        self.stop()
+        if self.recorder is not None:
+            self.recorder.stop()
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
@@ -122,4 +148,4 @@ class GwdProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()

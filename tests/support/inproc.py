@@ -2,7 +2,7 @@
 
 ``async with app_client(config_dict, tmp_path) as client`` builds the real
 Runtime (real SQLite store in tmp_path) and app, served on a loopback port by
-aiohttp's TestServer; ``client`` is an aiohttp TestClient.
+aiohttp's TestServer with gwd's server settings; ``client`` is an aiohttp TestClient.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gwd.app import build_app
 from gwd.config import load_config
+from gwd.middleware import SERVER_OPTIONS
 from gwd.runtime import Runtime
 from tests.support.gwd import write_config
 
@@ -24,7 +25,9 @@ from tests.support.gwd import write_config
 async def app_client(config: dict[str, Any], tmp_path: Path) -> AsyncIterator[TestClient]:
     path = write_config(tmp_path / "config.yaml", config)
     runtime = Runtime(load_config(path))
-    client = TestClient(TestServer(build_app(runtime)))
+    server = TestServer(build_app(runtime))
+    await server.start_server(**SERVER_OPTIONS)  # gwd's own server settings
+    client = TestClient(server)
     await client.start_server()
     try:
         yield client

@@ -1,7 +1,8 @@
 """Read what gwd stored, straight from its database with plain SQL (not through gwd).
 
 ``totals(url, token_hash)`` -> (key spend, key requests, sum of ledger costs,
-ledger rows): the four numbers every spend-exactness test compares. Money is
+ledger rows): the four numbers every spend-exactness test compares. ``rows()`` gives
+each ledger row of a key (status, deployment, cost, tokens, usage_estimated). Money is
 returned as exact Decimal (SQLite keeps integer pico-dollars, PostgreSQL NUMERIC).
 """
 
@@ -60,3 +61,32 @@ def ledger_rows(url: str, token_hash: str) -> list[tuple[str, Decimal | None, in
                                 "gw_spend_log WHERE key_hash = $1", token_hash))
     return [(r["status"], None if r["cost"] is None else Decimal(r["cost"]),
              r["prompt_tokens"], r["completion_tokens"]) for r in rows]
+
+
+class Row(NamedTuple):
+    request_id: str
+    status: str
+    deployment: str
+    cost: Decimal | None
+    prompt_tokens: int
+    completion_tokens: int
+    usage_estimated: bool
+
+
+_ROW_COLUMNS = ("request_id, status, deployment, cost, prompt_tokens, completion_tokens, "
+                "usage_estimated")
+
+
+def rows(url: str, token_hash: str) -> list[Row]:
+    """Every ledger row of a key, with the columns the fault tests look at."""
+    if url.startswith("sqlite:"):
+        with sqlite3.connect(sqlite_path(url)) as conn:
+            found = conn.execute(f"SELECT {_ROW_COLUMNS} FROM gw_spend_log "
+                                 "WHERE key_hash = ?", (token_hash,)).fetchall()
+        return [Row(r, s, d, None if c is None else Decimal(c) * PICO, p, o, bool(e))
+                for r, s, d, c, p, o, e in found]
+    found = run_async(fetch(url, f"SELECT {_ROW_COLUMNS} FROM gw_spend_log "
+                                 "WHERE key_hash = $1", token_hash))
+    return [Row(r["request_id"], r["status"], r["deployment"],
+                None if r["cost"] is None else Decimal(r["cost"]), r["prompt_tokens"],
+                r["completion_tokens"], bool(r["usage_estimated"])) for r in found]

@@ -255,3 +255,16 @@ def test_split_url() -> None:
     assert (target, host) == ("/v1/chat?x=1", b"api.example.com")
     origin, target, host = split_url("http://[::1]:8080")
     assert origin == ("::1", 8080, False) and (target, host) == ("/", b"[::1]:8080")
+
+
+async def test_idle_connections_are_closed_after_idle_seconds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gwd.http1.IDLE_SECONDS", 0.2)
+    async with serving(send(OK), send(OK)) as (server, pool):
+        assert await call(pool, server) == (200, b"hello")
+        [conn] = [c for idle in pool._idle.values() for c in idle]
+        assert not conn.closed
+        await asyncio.sleep(0.5)      # the sweep closes it; nobody had to reuse it
+        assert conn.closed and not any(pool._idle.values())
+        assert await call(pool, server) == (200, b"hello")
+        assert server.connections == 2

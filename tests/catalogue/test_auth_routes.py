@@ -1,0 +1,185 @@
+"""Catalogue B9 (route inventory and auth matrix), B17 (path normalisation), A23 (Host
+header) and A19 (wrong method / unknown route) — see test_auth.py for the B1–B22 map.
+
+B9: ``ROUTES`` is the inventory: every (method, path) gwd serves with its auth level.
+``test_B9_every_route_has_an_auth_level_and_is_in_the_matrix`` compares it with the
+routes registered in the real app, so a route added without an entry here fails.
+Then every route is called with each credential — none, an unknown key, a virtual
+key, an expired one, a deleted one, the master key — and with a body that is valid
+for it: public routes answer everybody, proxy routes every live key, admin routes
+(``metrics`` included, as ``metrics_auth`` defaults to true) the master key alone:
+401 for no/unknown/expired/deleted keys, 403 ``admin_only`` for a virtual key.
+
+B17 and A23 send raw requests (a socket, not an HTTP client that would tidy them):
+path variants of ``/key/generate`` and odd ``Host`` values get the canonical
+decision or a 404, for every credential — never a skipped check. The auth level
+comes from the matched route, and aiohttp matches the raw path, not one rebuilt
+from ``Host`` (CVE-2026-49468).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gwd.middleware import ADMIN, METRICS, PROXY, PUBLIC
+from tests.support.gateway import HI, MASTER, Gateway, bearer, gateway
+from tests.support.gwd import MASTER_KEY
+from tests.support.rawhttp import exchange, request, statuses
+
+ROUTES: dict[tuple[str, str], str] = {
+    **{(m, f"{prefix}{path}"): PROXY for prefix in ("", "/v1") for m, path in [
+        ("POST", "/chat/completions"), ("POST", "/completions"), ("POST", "/embeddings"),
+        ("GET", "/models")]},
+    ("POST", "/key/generate"): ADMIN, ("GET", "/key/info"): PROXY,
+    ("POST", "/key/update"): ADMIN, ("POST", "/key/delete"): ADMIN,
+    ("GET", "/key/list"): ADMIN,
+    ("GET", "/spend/keys"): ADMIN, ("GET", "/spend/models"): ADMIN,
+    ("GET", "/spend/days"): ADMIN, ("GET", "/spend/logs"): ADMIN,
+    ("GET", "/health/liveliness"): PUBLIC, ("GET", "/health/liveness"): PUBLIC,
+    ("GET", "/health/readiness"): PUBLIC, ("GET", "/health"): ADMIN,
+    ("POST", "/config/reload"): ADMIN, ("GET", "/metrics"): METRICS,
+    ("GET", "/openapi.json"): PUBLIC,
+}
+CREDENTIALS = ("none", "unknown", "virtual", "expired", "deleted", "master")
+REFUSED = {"none": (401, "missing_api_key"), "unknown": (401, "invalid_api_key"),
+           "expired": (401, "expired_key"), "deleted": (401, "deleted_key")}
+
+
+@pytest.fixture
+async def gw(tmp_path: Path) -> Any:
+    async with gateway(tmp_path) as g:
+        yield g
+
+
+async def credentials(gw: Gateway) -> dict[str, str | None]:
+    deleted = (await gw.generate())["key"]
+    r = await gw.client.post("/key/delete", json={"keys": [deleted]}, headers=MASTER)
+    assert r.status == 200
+    expired = "sk-expired-" + "e" * 22
+    await gw.craft(expired, expires=datetime.now(UTC) - timedelta(seconds=1))
+    return {"none": None, "unknown": "sk-unknownunknownunknown1", "virtual":
+            (await gw.generate())["key"], "expired": expired, "deleted": deleted,
+            "master": MASTER_KEY}
+
+
+async def valid_request(gw: Gateway, method: str, path: str,
+                        keys: dict[str, str | None], who: str) -> dict[str, Any]:
+    """Keyword arguments for ``client.request`` that the route accepts from its caller."""
+    name = path.removeprefix("/v1")
+    if path == "/key/info":  # a virtual key asks about itself, the master key about it
+        return {"params": {"key": keys["virtual"]}} if who == "master" else {}
+    if name == "/chat/completions":
+        return {"json": {"model": "cheap", "messages": HI}}
+    if name == "/completions":
+        return {"json": {"model": "cheap", "prompt": "hi"}}
+    if name == "/embeddings":
+        return {"json": {"model": "cheap", "input": "hi"}}
+    if path == "/key/update":
+        return {"json": {"key": (await gw.generate())["key_id"], "key_alias": "x"}}
+    if path == "/key/delete":
+        return {"json": {"keys": [(await gw.generate())["key_id"]]}}
+    return {"json": {}} if method == "POST" else {}
+
+
+def test_B9_every_route_has_an_auth_level_and_is_in_the_matrix(tmp_path: Path) -> None:
+    from gwd.app import build_app
+    from gwd.config import load_config
+    from gwd.runtime import Runtime
+    from tests.support.gateway import gateway_config
+    from tests.support.gwd import write_config
+
+    path = write_config(tmp_path / "c.yaml", gateway_config("http://127.0.0.1:9"))
+    app = build_app(Runtime(load_config(path)))
+    served = {(route.method, route.resource.canonical): getattr(route.handler, "__gw_auth__",
+                                                                None)
+              for route in app.router.routes() if route.resource is not None}
+    assert served == ROUTES
+
+
+async def test_B9_B10_admin_and_proxy_routes_against_every_credential(gw: Gateway) -> None:
+    keys = await credentials(gw)
+    for (method, path), level in ROUTES.items():
+        for who in CREDENTIALS:
+            kwargs = await valid_request(gw, method, path, keys, who)
+            key = keys[who]
+            r = await gw.client.request(method, path, headers=bearer(key) if key else {},
+                                        **kwargs)
+            where = f"{method} {path} as {who}"
+            text = await r.text()
+            gw.assert_clean(text)
+            if level == PUBLIC or (level == PROXY and who in ("virtual", "master")) \
+                    or who == "master":
+                assert 200 <= r.status < 300, f"{where}: {r.status} {text}"
+            elif who == "virtual":
+                assert (r.status, (await r.json())["error"]["code"]) == (403, "admin_only"), where
+            else:
+                assert (r.status, (await r.json())["error"]["code"]) == REFUSED[who], where
+            if key and key != MASTER_KEY:
+                assert key not in text or (path == "/key/info" and who == "virtual")
+
+
+async def test_A19_other_methods_are_405_with_allow_and_unknown_routes_404(gw: Gateway) -> None:
+    for (method, path), _ in ROUTES.items():
+        for other in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+            if (other, path) in ROUTES:
+                continue
+            r = await gw.client.request(other, path, headers=MASTER)
+            err = await gw.refused(r, 405, "method_not_allowed")
+            assert r.headers["Allow"] == method and err["type"] == "invalid_request_error"
+    for path in ("/v2/chat/completions", "/key", "/key/", "/admin", "/config/update",
+                 "/key/block", "/user/update", "/team/new", "/prompts/test", "/mcp/tools"):
+        await gw.refused(await gw.client.post(path, headers=MASTER, json={}), 404, "not_found")
+
+
+# ---------------------------------------------------------------------------- raw paths
+VARIANTS = ["//key/generate", "/key/generate/", "/KEY/generate", "/Key/Generate",
+            "/v1/../key/generate", "/v1/%2e%2e/key/generate", "/%6bey/generate",
+            "/key%2Fgenerate", "/key/%67enerate", "/./key/generate", "/key/./generate",
+            "/key/generate%20", "/key/generate;x=1", "/key/generate%00", "/key/generate#f",
+            "/health/../key/generate", "/health/liveliness/../../key/generate",
+            "/key/generate/..;/", "http://evil.example/key/generate", "/key//generate",
+            "/v1/key/generate", "/openapi.json/../key/generate"]
+
+
+async def decisions(gw: Gateway, target: str, keys: dict[str, str | None],
+                    host: str | None = "gw.test") -> dict[str, int]:
+    out = {}
+    for who in ("none", "virtual", "master"):
+        key = keys[who]
+        data = request("POST", target, {**(bearer(key) if key else {}),
+                                        "Content-Type": "application/json"}, b"{}", host=host)
+        answer = await asyncio.to_thread(exchange, gw.client.port, data)
+        out[who] = statuses(answer)[0] if statuses(answer) else 0
+    return out
+
+
+@pytest.mark.parametrize("target", VARIANTS)
+async def test_B17_path_variants_get_the_canonical_decision_or_404(gw: Gateway,
+                                                                   target: str) -> None:
+    keys = {"none": None, "virtual": (await gw.generate())["key"], "master": MASTER_KEY}
+    before = (await gw.snapshot()).keys
+    got = await decisions(gw, target, keys)
+    assert got in ({"none": 401, "virtual": 403, "master": 200},
+                   {"none": 404, "virtual": 404, "master": 404}), got
+    assert (await gw.snapshot()).keys == before + (got["master"] == 200)
+
+
+@pytest.mark.parametrize("host", ["x/#", "x?", "", "x/../health/liveliness",
+                                  "gw.test/health/liveliness?", "localhost:99999", "[::1",
+                                  "a b", "x#/key/generate", None],
+                         ids=lambda h: repr(h))
+async def test_A23_odd_host_headers_never_change_the_decision(gw: Gateway,
+                                                              host: str | None) -> None:
+    keys = {"none": None, "virtual": (await gw.generate())["key"], "master": MASTER_KEY}
+    got = await decisions(gw, "/key/generate", keys, host=host)
+    if host is None:  # HTTP/1.1 without Host is malformed (RFC 9112 §3.2): 400 for all
+        assert got == {"none": 400, "virtual": 400, "master": 400}
+    else:
+        assert got == {"none": 401, "virtual": 403, "master": 200}
+    data = request("GET", "/health/liveliness", {}, host=host)
+    assert statuses(await asyncio.to_thread(exchange, gw.client.port, data)) in ([200], [400])
