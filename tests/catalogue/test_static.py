@@ -3,8 +3,9 @@
 - I1, no SQL built from values: gwd/store is checked in depth by
   tests/store/test_store_static.py (no f-string, ``%`` or ``.format`` SQL, no SQL
   concatenated with an expression, every execute()/fetch*() takes a constant
-  statement). Here the same rules run over the rest of gwd/, with upper-case SQL
-  keywords (prose says "select" and "update" too), so SQL cannot creep in elsewhere.
+  statement). Here the same rules (tests/support/sqlcheck.py) run over the rest of
+  gwd/, with upper-case SQL keywords (prose says "select" and "update" too), so SQL
+  cannot creep in elsewhere.
 - I3, nothing that runs code or a program from data: no ``eval``, ``exec``,
   ``compile``, ``__import__``, ``os.system``/``popen``/``exec*``/``spawn*``, and no
   import of jinja2, pickle, marshal, shelve or subprocess. One exception, by name:
@@ -30,7 +31,7 @@ from pathlib import Path
 import aiohttp
 import aiohttp.http_parser as http_parser
 
-from tests.store.test_store_static import _constant_part, _text
+from tests.support.sqlcheck import formatted_sql
 
 REPO = Path(__file__).resolve().parents[2]
 GWD = REPO / "gwd"
@@ -51,22 +52,7 @@ def sources() -> list[tuple[str, ast.Module]]:
 
 
 def test_I1_no_sql_is_formatted_anywhere_in_gwd() -> None:
-    problems = []
-    for name, tree in sources():
-        for node in ast.walk(tree):
-            where = f"{name}:{getattr(node, 'lineno', '?')}"
-            if isinstance(node, ast.JoinedStr) and SQL.search(_text(node)):
-                problems.append(f"{where}: f-string SQL")
-            elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) \
-                    and SQL.search(_text(node.left)):
-                problems.append(f"{where}: %-formatted SQL")
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                    and node.func.attr == "format" and SQL.search(_text(node.func.value)):
-                problems.append(f"{where}: str.format SQL")
-            elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) \
-                    and SQL.search(_text(node)) \
-                    and not all(_constant_part(n) for n in ast.walk(node)):
-                problems.append(f"{where}: SQL concatenated with an expression")
+    problems = [p for name, tree in sources() for p in formatted_sql(name, tree, SQL)]
     assert problems == []
 
 

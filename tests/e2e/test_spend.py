@@ -16,13 +16,13 @@ from typing import Any
 
 import aiohttp
 import httpx
-import orjson
 import pytest
 
 from tests.conftest import GwdFactory
 from tests.fakes import Fault, OpenAIFake
 from tests.support.gwd import MASTER_KEY, GwdProcess
 from tests.support.ledger import key_hash, ledger_rows, totals
+from tests.support.mixedcalls import CHAT, TEXT, mixed_call
 from tests.support.pg import create_database, drop_database
 
 IN_PRICE, OUT_PRICE = Decimal("0.000001234567"), Decimal("0.000009876543")
@@ -63,35 +63,14 @@ def new_key(proc: GwdProcess, **body: Any) -> str:
 async def one_call(session: aiohttp.ClientSession, base: str, key: str, i: int
                    ) -> Decimal | None:
     """A call of one of four kinds; returns the cost the client can compute, None if refused."""
-    headers = {"Authorization": f"Bearer {key}"}
-    kind = i % 4
-    text = f"call number {i} " + "x" * (i % 37)
-    if kind == 3:
-        async with session.post(base + "/v1/embeddings", headers=headers,
-                                json={"model": "e", "input": [text, "more"]}) as r:
-            if r.status != 200:
-                return None
-            return cost((await r.json())["usage"])
-    body: dict[str, Any] = {"model": "m", "max_tokens": 5 + i % 20}
-    if kind == 2:
-        path, body["prompt"] = "/v1/completions", text
-    else:
-        path, body["messages"] = "/v1/chat/completions", [{"role": "user", "content": text}]
-    if kind == 1:
-        body.update(stream=True, stream_options={"include_usage": True})
-    async with session.post(base + path, headers=headers, json=body) as r:
-        if r.status != 200:
-            return None
-        if kind != 1:
-            data = await r.json()
-            assert Decimal(r.headers["x-gw-response-cost"]) == cost(data["usage"])
-            return cost(data["usage"])
-        usage = None
-        async for line in r.content:
-            if line.startswith(b"data: {") and b'"usage"' in line:
-                usage = orjson.loads(line[6:])["usage"]
-        assert usage is not None
-        return cost(usage)
+    answer = await mixed_call(session, base, key, i, text=f"call number {i} " + "x" * (i % 37),
+                              max_tokens=5 + i % 20, embed_model="e")
+    if answer.status != 200:
+        return None
+    assert answer.usage is not None
+    if answer.kind in (CHAT, TEXT):
+        assert Decimal(answer.headers["x-gw-response-cost"]) == cost(answer.usage)
+    return cost(answer.usage)
 
 
 async def load(base: str, key: str, calls: int, start: int = 0,

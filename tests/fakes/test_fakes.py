@@ -212,29 +212,31 @@ async def test_reset_drops_the_connection(oai: OpenAIFake) -> None:
     assert len(oai.requests) == 1
 
 
-async def test_stream_cut_after_sends_n_events_then_breaks(oai: OpenAIFake) -> None:
-    oai.enqueue(Fault(stream_cut_after=2))
+async def read_broken_stream(oai: OpenAIFake, error: type[BaseException],
+                             within: float | None = None) -> list[bytes]:
+    """Stream a chat call from ``oai`` and read its lines until ``error`` is raised (by
+    the stream, or by giving up after ``within`` seconds); the lines received by then."""
     received: list[bytes] = []
     async with aiohttp.ClientSession(timeout=SHORT) as session, \
             session.post(oai.base_url + "/v1/chat/completions",
                          json={"model": "m", "stream": True}) as response:
-        with pytest.raises(aiohttp.ClientPayloadError):
-            async for line in response.content:
-                received.append(line)
+        with pytest.raises(error):
+            async with asyncio.timeout(within):
+                async for line in response.content:
+                    received.append(line)
+    return received
+
+
+async def test_stream_cut_after_sends_n_events_then_breaks(oai: OpenAIFake) -> None:
+    oai.enqueue(Fault(stream_cut_after=2))
+    received = await read_broken_stream(oai, aiohttp.ClientPayloadError)
     assert len([line for line in received if line.startswith(b"data: ")]) == 2
     assert not any(b"[DONE]" in line for line in received)
 
 
 async def test_stream_stall_after_sends_n_events_then_goes_silent(oai: OpenAIFake) -> None:
     oai.enqueue(Fault(stream_stall_after=2))
-    received: list[bytes] = []
-    async with aiohttp.ClientSession(timeout=SHORT) as session, \
-            session.post(oai.base_url + "/v1/chat/completions",
-                         json={"model": "m", "stream": True}) as response:
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.5):
-                async for line in response.content:
-                    received.append(line)
+    received = await read_broken_stream(oai, TimeoutError, within=0.5)
     assert len([line for line in received if line.startswith(b"data: ")]) == 2
     assert oai.streams[0][:2] == ("stalled", 2)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.pg import pg_url_or_skip
+from tests.support.sqlcheck import constant_part, formatted_sql, literal_text
 
 STORE = Path(__file__).resolve().parents[2] / "gwd" / "store"
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|WHERE|VALUES|DROP|CREATE|PRAGMA)\b",
                        re.IGNORECASE)
-CONSTANT_NAME = re.compile(r"^_?[A-Z][A-Z0-9_]*$")
 #: methods that send SQL (sqlite3 and asyncpg)
 SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetchrow", "fetchval",
              "prepare", "cursor_execute", "copy_records_to_table"}
@@ -26,36 +26,8 @@ def _sources() -> list[tuple[Path, ast.Module]]:
     return [(path, ast.parse(path.read_text(), str(path))) for path in files]
 
 
-def _text(node: ast.AST) -> str:
-    """The literal text inside an expression (f-string parts, constants)."""
-    return " ".join(n.value for n in ast.walk(node)
-                    if isinstance(n, ast.Constant) and isinstance(n.value, str))
-
-
-def _constant_part(node: ast.AST) -> bool:
-    """Literal text, an UPPER_CASE module constant, or the + joining them."""
-    if isinstance(node, ast.Name):
-        return CONSTANT_NAME.match(node.id) is not None
-    return isinstance(node, (ast.Constant, ast.BinOp, ast.Add, ast.Load))
-
-
 def test_no_sql_is_formatted_with_values() -> None:
-    problems = []
-    for path, tree in _sources():
-        for node in ast.walk(tree):
-            where = f"{path.name}:{getattr(node, 'lineno', '?')}"
-            if isinstance(node, ast.JoinedStr) and SQL_WORDS.search(_text(node)):
-                problems.append(f"{where}: f-string containing SQL")
-            elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod)
-                  and SQL_WORDS.search(_text(node.left))):
-                problems.append(f"{where}: %-formatted SQL")
-            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                  and node.func.attr == "format" and SQL_WORDS.search(_text(node.func.value))):
-                problems.append(f"{where}: str.format on SQL")
-            elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add)
-                  and SQL_WORDS.search(_text(node))
-                  and not all(_constant_part(n) for n in ast.walk(node))):
-                problems.append(f"{where}: SQL concatenated with an expression")
+    problems = [p for path, tree in _sources() for p in formatted_sql(path.name, tree, SQL_WORDS)]
     assert problems == []
 
 
@@ -78,13 +50,20 @@ def test_sql_calls_take_a_constant_statement() -> None:
 def test_the_check_catches_formatted_sql() -> None:
     bad = ast.parse('conn.execute(f"SELECT * FROM gw_keys WHERE token_hash = \'{h}\'")')
     joined = [n for n in ast.walk(bad) if isinstance(n, ast.JoinedStr)]
-    assert joined and SQL_WORDS.search(_text(joined[0]))
+    assert joined and SQL_WORDS.search(literal_text(joined[0]))
     glued = ast.parse('sql = "SELECT * FROM gw_keys WHERE token_hash = \'" + token + "\'"')
     add = next(n for n in ast.walk(glued) if isinstance(n, ast.BinOp))
-    assert not all(_constant_part(n) for n in ast.walk(add))
+    assert not all(constant_part(n) for n in ast.walk(add))
     fine = ast.parse('SQL = "SELECT " + _COLUMNS + " FROM gw_keys"')
     add = next(n for n in ast.walk(fine) if isinstance(n, ast.BinOp))
-    assert all(_constant_part(n) for n in ast.walk(add))
+    assert all(constant_part(n) for n in ast.walk(add))
+    found = formatted_sql("x.py", ast.parse(
+        'a = f"SELECT {x}"\nb = "DELETE FROM t WHERE id = %s" % i\n'
+        'c = "UPDATE t SET v = {}".format(v)\nd = "SELECT " + col\n'), SQL_WORDS)
+    assert [p.partition(": ")[2] for p in found] == [
+        "f-string SQL", "%-formatted SQL", "str.format SQL",
+        "SQL concatenated with an expression"]
+    assert formatted_sql("x.py", fine, SQL_WORDS) == []
 
 
 def test_pg_url_or_skip_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,8 +3,8 @@
 - :class:`Replicas`: several gwd processes on one PostgreSQL database, started and
   stopped all at once, with their logs scanned for secrets when they stop.
 - :func:`spend_load`: N calls of four kinds (chat, streamed chat with usage, text
-  completion, embeddings) spread over replicas. Each call returns the cost the
-  client can work out from the usage it saw.
+  completion, embeddings: tests/support/mixedcalls.py) spread over replicas. Each call
+  returns the cost the client can work out from the usage it saw.
 - :func:`budget_call`, :func:`latencies`, :func:`percentile`.
 - :func:`revoke_under_load`: keep calling a key on every replica, delete it part
   way, and report when each replica last admitted it.
@@ -21,11 +21,11 @@ from typing import Any, ClassVar
 
 import aiohttp
 import httpx
-import orjson
 
 from tests.conftest import assert_no_secret
 from tests.support.faultlab import MASTER, cost
 from tests.support.gwd import MASTER_KEY, GwdProcess
+from tests.support.mixedcalls import mixed_call
 
 
 @dataclass
@@ -69,31 +69,10 @@ class Replicas:
 
 
 async def _one_call(session: aiohttp.ClientSession, base: str, key: str, i: int) -> Decimal:
-    headers = {"Authorization": f"Bearer {key}"}
-    kind, text = i % 4, f"call {i} " + "y" * (i % 29)
-    if kind == 3:
-        async with session.post(base + "/v1/embeddings", headers=headers,
-                                json={"model": "m", "input": [text, "z"]}) as r:
-            assert r.status == 200, await r.text()
-            return cost((await r.json())["usage"]["prompt_tokens"], 0)
-    body: dict[str, Any] = {"model": "m", "max_tokens": 3 + i % 17}
-    if kind == 2:
-        path, body["prompt"] = "/v1/completions", text
-    else:
-        path, body["messages"] = "/v1/chat/completions", [{"role": "user", "content": text}]
-    if kind == 1:
-        body.update(stream=True, stream_options={"include_usage": True})
-    async with session.post(base + path, headers=headers, json=body) as r:
-        assert r.status == 200, await r.text()
-        if kind != 1:
-            usage = (await r.json())["usage"]
-        else:
-            usage = None
-            async for line in r.content:
-                if line.startswith(b"data: {") and b'"usage"' in line:
-                    usage = orjson.loads(line[6:])["usage"]
-            assert usage is not None
-        return cost(usage["prompt_tokens"], usage["completion_tokens"])
+    answer = await mixed_call(session, base, key, i, text=f"call {i} " + "y" * (i % 29),
+                              max_tokens=3 + i % 17)
+    assert answer.status == 200, answer.text
+    return cost(*answer.tokens)
 
 
 async def spend_load(procs: list[GwdProcess], key: str, calls: int,
