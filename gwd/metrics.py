@@ -29,8 +29,8 @@ Counted as things happen (one hook each):
 * The proxy (every upstream attempt, once): ``gw_upstream_attempts_total``.
   ``outcome`` is ``ok``, ``timeout``, ``connect``, ``reset`` (the upstream
   dropped the connection), ``5xx``, ``429``, ``4xx``, ``bad_response``, or
-  ``aborted`` (gwd stopped waiting, e.g. at shutdown). ``mock/`` deployments answer
-  locally and make no upstream attempts.
+  ``aborted`` (gwd stopped waiting, e.g. at shutdown). A ``mock/`` deployment answers
+  locally; each answer counts as one ``ok`` attempt (as in ``/health``).
 * The error middleware (every error response): ``gw_http_errors_total``.
 
 Read from the runtime at scrape time, costing nothing per request (see

@@ -164,8 +164,13 @@ class Proxy:
     async def _attempt(self, call: Call, dep: Deployment) -> Completion:
         provider = get_provider(dep.provider)
         req = call.request
-        if isinstance(provider, MockProvider):
-            return provider.answer(dep, req.endpoint, req.body)
+        if isinstance(provider, MockProvider):  # answered here; counted like any attempt
+            started = time.perf_counter()
+            self.router.started(dep)
+            completion = provider.answer(dep, req.endpoint, req.body)
+            self.router.finished(dep, time.perf_counter() - started)
+            self.metrics.attempt(dep.id, "ok")
+            return completion
         upstream_req = provider.build_request(dep, req.endpoint, req.body, stream=False)
         started = time.perf_counter()
         self.router.started(dep)
@@ -293,6 +298,9 @@ class Proxy:
         wants_usage = _wants_usage(req.body)
         translator = provider.stream_translator(dep, req.endpoint, req.body)
         response: web.StreamResponse | None = None
+        started = time.perf_counter()
+        self.router.started(dep)
+        self.metrics.attempt(dep.id, "ok")
         try:
             response = await self._start_response(call, request)
             for chunk in provider.stream_chunks(dep, req.endpoint, req.body):
@@ -311,6 +319,8 @@ class Proxy:
         except asyncio.CancelledError:
             self.biller.bill(call, dep, translator.usage(), "client_closed")
             raise
+        finally:
+            self.router.finished(dep, time.perf_counter() - started)
         return response
 
 

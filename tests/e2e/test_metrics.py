@@ -125,7 +125,7 @@ def test_metrics_count_calls_attempts_tokens_spend_and_errors_exactly(
     assert 'gw_spend_usd_total{model_group="unpriced"' not in text
     assert get(s, "gw_requests_total", model_group="m", deployment="mock/m", endpoint="chat",
                status="success", code_class="2xx") == 1
-    assert 'deployment="mock/m",outcome=' not in text  # mock/ makes no upstream attempt
+    assert get(s, "gw_upstream_attempts_total", deployment="mock/m", outcome="ok") == 1
 
     for status, code, count in [("401", "missing_api_key", 1), ("401", "invalid_api_key", 1),
                                 ("400", "model_not_found", 1), ("429", "rate_limit_exceeded", 1),
@@ -158,3 +158,27 @@ async def test_metrics_auth_false_opens_the_route(tmp_path: Path) -> None:
         assert resp.status == 200
         assert "gw_build_info" in await resp.text()
         assert (await client.get("/key/list")).status == 401  # nothing else opened
+
+
+async def test_mock_deployments_are_counted_like_any_other(tmp_path: Path) -> None:
+    """A mock/ answer is an attempt too: /health and the attempt counter show it, and the
+    router's in-flight count comes back to 0 (least-busy and latency-based rely on it)."""
+    cfg = {"model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}],
+           "general_settings": {"master_key": MASTER_KEY}}
+    auth = {"Authorization": f"Bearer {MASTER_KEY}"}
+    async with app_client(cfg, tmp_path) as client:
+        for stream in (False, True, False):
+            resp = await client.post("/v1/chat/completions", headers=auth, json={
+                "model": "m", "messages": [{"role": "user", "content": "hi"}],
+                "stream": stream})
+            assert resp.status == 200
+            await resp.read()
+        health = await (await client.get("/health", headers=auth)).json()
+        (dep,) = health["deployments"]
+        assert (dep["deployment"], dep["successes"], dep["in_flight"]) == ("mock/m", 3, 0)
+        samples = {(s.name, frozenset(s.labels.items())): s.value
+                   for f in text_string_to_metric_families(
+                       await (await client.get("/metrics", headers=auth)).text())
+                   for s in f.samples}
+        assert samples["gw_upstream_attempts_total",
+                       frozenset({("deployment", "mock/m"), ("outcome", "ok")})] == 3
