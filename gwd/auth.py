@@ -42,9 +42,14 @@ NEGATIVE_TTL = 1.0
 CACHE_SIZE = 100_000
 
 
+def key_digest(raw: str) -> bytes:
+    """SHA-256 of a presented key's UTF-8 text."""
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
+
+
 def hash_key(raw: str) -> str:
     """The only form in which gw keeps a virtual key: SHA-256 hex of the UTF-8 text."""
-    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+    return key_digest(raw).hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +96,8 @@ def credential(headers: Mapping[str, str]) -> str | None:
 def ambiguous(headers: Mapping[str, str]) -> bool:
     """Whether more than one credential header of a kind was sent."""
     getall = getattr(headers, "getall", None)
-    return getall is not None and any(len(getall(name, ())) > 1
-                                      for name in ("Authorization", "api-key"))
+    return getall is not None and (len(getall("Authorization", ())) > 1
+                                   or len(getall("api-key", ())) > 1)
 
 
 class KeyCache:
@@ -177,14 +182,15 @@ class Authenticator:
 
     def __init__(self, master_key: str | None, cache: KeyCache) -> None:
         self.open = master_key is None
-        self._master_digest = hashlib.sha256(master_key.encode()).digest() if master_key else b""
+        self._master_digest = key_digest(master_key) if master_key else b""
         self.cache = cache
 
     def is_master(self, raw: str) -> bool:
-        if not self._master_digest:
-            return False
-        digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
-        return hmac.compare_digest(digest, self._master_digest)
+        return self.is_master_digest(key_digest(raw))
+
+    def is_master_digest(self, digest: bytes) -> bool:
+        """Whether ``digest`` (:func:`key_digest`) is the master key's: constant time."""
+        return bool(self._master_digest) and hmac.compare_digest(digest, self._master_digest)
 
     async def identify(self, headers: Mapping[str, str]) -> Identity:
         if not self.open and ambiguous(headers):
@@ -199,10 +205,11 @@ class Authenticator:
                 code="missing_api_key")
         if len(raw) > MAX_CREDENTIAL_LEN:
             raise AuthenticationError("Invalid API key.")
-        if self.is_master(raw):
+        digest = key_digest(raw)  # one hash per call: the master check and the cache key
+        if self.is_master_digest(digest):
             return MASTER
         try:
-            record = await self.cache.get(hash_key(raw))
+            record = await self.cache.get(digest.hex())
         except StoreUnavailable:
             raise ServiceUnavailable("The key database is unavailable; try again shortly.",
                                      code="database_unavailable") from None

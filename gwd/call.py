@@ -29,8 +29,13 @@ log = logging.getLogger("gwd.spend")
 
 
 def new_request_id() -> str:
-    """``req_`` + 32 random hex digits (what uuid4().hex gave, at a quarter of the cost)."""
-    return "req_" + os.urandom(16).hex()
+    """``req_`` + 32 hex digits: the time in ms (12 digits), then 80 random bits.
+
+    Ordered by time, like a UUIDv7, so the ledger's request_id index grows at its
+    right edge: a batch of rows dirties a few index pages, not one page per row (with
+    random ids, SQLite wrote ~4 KB of WAL per row and spent ~35 µs/request committing).
+    """
+    return f"req_{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 @dataclass(slots=True)

@@ -12,7 +12,8 @@ forwarded upstream is the client's own dict, untouched.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ FORBIDDEN = frozenset({
     "organization", "mock_response", "litellm_params", "headers", "api_type", "deployment_id",
 })
 SCHEMA_HOLDERS = ("parameters", "schema", "json_schema")
+IMAGE_TYPES = ("image_url", "input_image")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 _SAMPLING = {"temperature", "top_p", "n", "stop", "max_tokens", "presence_penalty",
              "frequency_penalty", "logit_bias", "seed", "user", "stream", "stream_options",
@@ -51,7 +54,7 @@ ALLOWED: dict[Endpoint, frozenset[str]] = {
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every call, and frozen costs ~1 µs
 class CallRequest:
     """A validated call: the fields gwd itself needs, plus the body to forward."""
 
@@ -76,8 +79,47 @@ def _is_num(v: Any) -> bool:
             and v == v and v not in (float("inf"), float("-inf")))
 
 
-def _scan(value: Any, path: str, depth: int) -> int:
-    """Refuse routing fields at any depth; return the number of image parts seen."""
+def _scan(value: Any, depth: int) -> int:
+    """Refuse routing fields at any depth; return the number of image parts seen.
+
+    The hot path: no paths are built. On any refusal :func:`_locate` walks the body
+    again, building paths, to say where."""
+    if depth > MAX_DEPTH:
+        raise _Refused
+    images = 0
+    if type(value) is dict:
+        if not FORBIDDEN.isdisjoint(value) or (depth >= MAX_DEPTH and value):
+            raise _Refused
+        for key, item in value.items():
+            kind = type(item)
+            if kind is dict or kind is list:
+                if kind is dict and key in SCHEMA_HOLDERS:
+                    _depth(item, depth + 1)
+                else:
+                    images += _scan(item, depth + 1)
+            elif key == "type" and item in IMAGE_TYPES:
+                images += 1
+            elif kind is not str and kind is not int and kind is not float \
+                    and kind is not bool and item is not None:
+                images += _scan(item, depth + 1)  # a subclass: the general walk
+    elif type(value) is list:
+        if depth >= MAX_DEPTH and value:
+            raise _Refused
+        for item in value:
+            kind = type(item)
+            if kind is dict or kind is list:
+                images += _scan(item, depth + 1)
+    elif isinstance(value, (dict, list)):  # subclasses (not from orjson): walk generally
+        return _locate(value, "", depth)
+    return images
+
+
+class _Refused(Exception):
+    """Raised by :func:`_scan` when the body must be refused (:func:`_locate` says why)."""
+
+
+def _locate(value: Any, path: str, depth: int) -> int:
+    """:func:`_scan`, slowly, building each field's path for the error message."""
     if depth > MAX_DEPTH:
         raise _bad(f"request body is nested more than {MAX_DEPTH} levels deep")
     images = 0
@@ -89,13 +131,21 @@ def _scan(value: Any, path: str, depth: int) -> int:
             if key in SCHEMA_HOLDERS and isinstance(item, dict):
                 _depth(item, depth + 1)
                 continue
-            if key == "type" and item in ("image_url", "input_image"):
+            if key == "type" and item in IMAGE_TYPES:
                 images += 1
-            images += _scan(item, f"{path}{key}.", depth + 1)
+            images += _locate(item, f"{path}{key}.", depth + 1)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            images += _scan(item, f"{path}{i}.", depth + 1)
+            images += _locate(item, f"{path}{i}.", depth + 1)
     return images
+
+
+def _images(body: dict[str, Any]) -> int:
+    """The image parts in ``body``; raises :class:`InvalidRequest` naming a refused field."""
+    try:
+        return _scan(body, 0)
+    except _Refused:
+        return _locate(body, "", 0)
 
 
 def _depth(value: Any, depth: int) -> None:
@@ -155,22 +205,24 @@ def _messages(messages: Any) -> None:
         raise _bad(f"'messages' has {len(messages)} items; at most {MAX_MESSAGES} are accepted",
                    param="messages")
     for i, m in enumerate(messages):
-        where = f"messages.{i}"
         if not isinstance(m, dict):
-            raise _bad(f"'{where}' must be an object with 'role' and 'content'", param=where)
+            raise _bad(f"'messages.{i}' must be an object with 'role' and 'content'",
+                       param=f"messages.{i}")
         role = m.get("role")
         if not isinstance(role, str) or role not in ROLES:  # a dict is unhashable: not `in`
-            raise _bad(f"'{where}.role' must be one of {', '.join(sorted(ROLES))}",
-                       param=f"{where}.role")
+            raise _bad(f"'messages.{i}.role' must be one of {', '.join(sorted(ROLES))}",
+                       param=f"messages.{i}.role")
         content = m.get("content")
+        if type(content) is str:
+            continue
+        where = f"messages.{i}.content"
         if content is not None and not isinstance(content, (str, list)):
-            raise _bad(f"'{where}.content' must be a string or a list of content parts",
-                       param=f"{where}.content")
+            raise _bad(f"'{where}' must be a string or a list of content parts", param=where)
         if isinstance(content, list) and not all(isinstance(p, dict) for p in content):
-            raise _bad(f"'{where}.content' parts must be objects", param=f"{where}.content")
-        if content is None and m.get("role") not in ("assistant", "function") \
+            raise _bad(f"'{where}' parts must be objects", param=where)
+        if content is None and role not in ("assistant", "function") \
                 and "tool_calls" not in m:
-            raise _bad(f"'{where}.content' is required", param=f"{where}.content")
+            raise _bad(f"'{where}' is required", param=where)
 
 
 def validate(endpoint: Endpoint, body: Any, raw_size: int) -> CallRequest:
@@ -180,70 +232,97 @@ def validate(endpoint: Endpoint, body: Any, raw_size: int) -> CallRequest:
     unknown = [k for k in body if k not in ALLOWED[endpoint]]
     for key in unknown:
         if key in FORBIDDEN:
-            _scan({key: None}, "", 0)
+            _locate({key: None}, "", 0)
     if unknown:
         raise _bad(f"unrecognized request argument supplied: {unknown[0][:64]}",
                    param=unknown[0][:64])
-    images = _scan(body, "", 0)
+    images = _images(body)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _bad("'model' is required and must be a non-empty string", param="model")
-    if len(model) > MAX_MODEL_LEN or any(ord(c) < 32 or c == "\x7f" for c in model):
+    if len(model) > MAX_MODEL_LEN or _CONTROL.search(model):
         raise _bad("'model' is not a valid model name", param="model")
-    _typed(body, "stream", (bool,), "true or false")
+    checks = _CHECKS[endpoint]
+    for key in body:  # only the fields present: most calls send few
+        check = checks.get(key)
+        if check is not None:
+            check(body, key)
     stream = body.get("stream") is True
-    options = body.get("stream_options")
-    if options is not None and (not isinstance(options, dict) or not isinstance(
-            options.get("include_usage", False), bool)):
-        raise _bad("'stream_options' must be an object like {\"include_usage\": true}",
-                   param="stream_options")
-    _typed(body, "user", (str,), "a string")
     if endpoint == "embeddings":
         if "input" not in body:
             raise _bad("'input' is required", param="input")
         _strings_or_tokens(body["input"], "input", MAX_INPUTS)
-        if body.get("encoding_format") not in (None, "float", "base64"):
-            raise _bad("'encoding_format' must be \"float\" or \"base64\"",
-                       param="encoding_format")
-        _integer(body, "dimensions", 1, 65536)
         return CallRequest(endpoint, model, False, body, None, raw_size)
     if endpoint == "chat":
         _messages(body.get("messages"))
-        _typed(body, "tools", (list,), "a list of tools")
-        _typed(body, "tool_choice", (str, dict), "a string or an object")
-        _typed(body, "response_format", (dict,), "an object")
-        _typed(body, "parallel_tool_calls", (bool,), "true or false")
-        _integer(body, "top_logprobs", 0, 20)
     else:
         if "prompt" not in body:
             raise _bad("'prompt' is required", param="prompt")
         _strings_or_tokens(body["prompt"], "prompt", MAX_INPUTS)
-        _typed(body, "suffix", (str,), "a string")
-        _typed(body, "echo", (bool,), "true or false")
-        _integer(body, "best_of", 1, 20)
-    _number(body, "temperature", 0, 2)
-    _number(body, "top_p", 0, 1)
-    _number(body, "presence_penalty", -2, 2)
-    _number(body, "frequency_penalty", -2, 2)
-    _integer(body, "n", 1, MAX_N)
-    _integer(body, "seed", -(2**63), 2**63 - 1)
-    _integer(body, "top_k", 0, 1_000_000)
-    _number(body, "min_p", 0, 1)
-    _number(body, "repetition_penalty", 0, 100)
-    _typed(body, "logit_bias", (dict,), "an object")
-    if endpoint == "chat":
-        _typed(body, "logprobs", (bool,), "true or false")
-    else:
-        _integer(body, "logprobs", 0, 5)
-    stop = body.get("stop")
-    if stop is not None and not (isinstance(stop, str) or (
-            isinstance(stop, list) and len(stop) <= 16 and all(isinstance(s, str) for s in stop))):
-        raise _bad("'stop' must be a string or a list of up to 16 strings", param="stop")
-    max_tokens = _integer(body, "max_tokens", 1, MAX_TOKENS_CAP)
-    mct = _integer(body, "max_completion_tokens", 1, MAX_TOKENS_CAP)
-    cap = mct if mct is not None else max_tokens
-    n = body.get("n") or 1
+    mct = body.get("max_completion_tokens")
+    cap = mct if mct is not None else body.get("max_tokens")  # both checked above
     if cap is not None:
-        cap *= n
+        cap *= body.get("n") or 1
     return CallRequest(endpoint, model, stream, body, cap,
                        raw_size + images * IMAGE_TOKEN_ALLOWANCE)
+
+
+Check = Callable[[Mapping[str, Any], str], None]
+
+
+def _num(low: float, high: float) -> Check:
+    return lambda body, name: _number(body, name, low, high)
+
+
+def _int(low: int, high: int) -> Check:
+    def check(body: Mapping[str, Any], name: str) -> None:
+        _integer(body, name, low, high)
+    return check
+
+
+def _of(kinds: tuple[type, ...], what: str) -> Check:
+    return lambda body, name: _typed(body, name, kinds, what)
+
+
+def _stream_options(body: Mapping[str, Any], name: str) -> None:
+    options = body[name]
+    if options is not None and (not isinstance(options, dict) or not isinstance(
+            options.get("include_usage", False), bool)):
+        raise _bad("'stream_options' must be an object like {\"include_usage\": true}",
+                   param=name)
+
+
+def _stop(body: Mapping[str, Any], name: str) -> None:
+    stop = body[name]
+    if stop is not None and not (isinstance(stop, str) or (
+            isinstance(stop, list) and len(stop) <= 16 and all(isinstance(s, str) for s in stop))):
+        raise _bad("'stop' must be a string or a list of up to 16 strings", param=name)
+
+
+def _encoding_format(body: Mapping[str, Any], name: str) -> None:
+    if body[name] not in (None, "float", "base64"):
+        raise _bad("'encoding_format' must be \"float\" or \"base64\"", param=name)
+
+
+_BOOL = _of((bool,), "true or false")
+_COMMON: dict[str, Check] = {"stream": _BOOL, "stream_options": _stream_options,
+                             "user": _of((str,), "a string")}
+_SAMPLING_CHECKS: dict[str, Check] = {
+    "temperature": _num(0, 2), "top_p": _num(0, 1), "presence_penalty": _num(-2, 2),
+    "frequency_penalty": _num(-2, 2), "n": _int(1, MAX_N), "seed": _int(-(2**63), 2**63 - 1),
+    "top_k": _int(0, 1_000_000), "min_p": _num(0, 1), "repetition_penalty": _num(0, 100),
+    "logit_bias": _of((dict,), "an object"), "stop": _stop,
+    "max_tokens": _int(1, MAX_TOKENS_CAP), "max_completion_tokens": _int(1, MAX_TOKENS_CAP),
+}
+#: per endpoint, the optional fields whose type or range is checked (run when present)
+_CHECKS: dict[Endpoint, dict[str, Check]] = {
+    "chat": {**_COMMON, **_SAMPLING_CHECKS,
+             "tools": _of((list,), "a list of tools"),
+             "tool_choice": _of((str, dict), "a string or an object"),
+             "response_format": _of((dict,), "an object"), "parallel_tool_calls": _BOOL,
+             "top_logprobs": _int(0, 20), "logprobs": _BOOL},
+    "completions": {**_COMMON, **_SAMPLING_CHECKS, "suffix": _of((str,), "a string"),
+                    "echo": _BOOL, "best_of": _int(1, 20), "logprobs": _int(0, 5)},
+    "embeddings": {**_COMMON, "encoding_format": _encoding_format,
+                   "dimensions": _int(1, 65536)},
+}

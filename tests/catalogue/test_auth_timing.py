@@ -9,7 +9,7 @@ nothing about the key's prefix (the hash scrambles it), and its difference is a
 few nanoseconds, while one request through a loopback socket varies by hundreds
 of microseconds on a loaded two-core CI box: a Welch t-test over 10k HTTP trials
 would pass whatever the compare was, so it would prove nothing. Instead
-``test_B13_...`` reads the source: ``is_master`` compares digests with
+``test_B13_...`` reads the source: ``is_master_digest`` compares digests with
 ``compare_digest`` and nothing in gwd compares a master key or its digest with
 ``==``, ``!=`` or ``in``.
 
@@ -61,7 +61,7 @@ def _compares(tree: ast.AST) -> list[ast.Compare]:
 def test_B13_the_master_key_is_compared_in_constant_time_only() -> None:
     source = (GWD / "auth.py").read_text()
     method = next(n for n in ast.walk(ast.parse(source))
-                  if isinstance(n, ast.FunctionDef) and n.name == "is_master")
+                  if isinstance(n, ast.FunctionDef) and n.name == "is_master_digest")
     calls = [ast.unparse(n.func) for n in ast.walk(method) if isinstance(n, ast.Call)]
     assert "hmac.compare_digest" in calls or "secrets.compare_digest" in calls
     assert _compares(method) == []  # no ==, != or in on digests
