@@ -246,8 +246,13 @@ class SQLiteStore(Store):
             return 0
 
         def tx(conn: sqlite3.Connection) -> int:
-            inserted = [row for row, p in zip(unique, params, strict=True)
-                        if conn.execute(q.INSERT_LEDGER, p).rowcount == 1]
+            ids = c.dumps([row.request_id for row in unique])
+            found = {rid for (rid,) in conn.execute(q.LEDGER_EXISTING, (ids,)).fetchall()}
+            new = [i for i, row in enumerate(unique) if row.request_id not in found]
+            inserted = [unique[i] for i in new]
+            count = conn.executemany(q.INSERT_LEDGER, [params[i] for i in new]).rowcount
+            if count != len(new):  # cannot happen while BEGIN IMMEDIATE holds writers off
+                raise sqlite3.IntegrityError(f"ledger rows: {count} of {len(new)} were new")
             conn.executemany(q.ADD_SPEND, [
                 (to_units(d.spend), d.requests, key_hash)
                 for key_hash, d in c.per_key(inserted).items()])

@@ -51,6 +51,12 @@ INSERT_LEDGER = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (request_id) DO NOTHING"
 )
+# The request_ids of a batch (bound as one JSON array) already in the ledger. Under
+# BEGIN IMMEDIATE no other writer runs between this and the INSERT_LEDGER executemany,
+# so the rows inserted are exactly those not found (one C-level loop, no cursor each).
+LEDGER_EXISTING = (
+    "SELECT request_id FROM gw_spend_log WHERE request_id IN (SELECT value FROM json_each(?))"
+)
 ADD_SPEND = (
     "UPDATE gw_keys SET spend = spend + ?, requests = requests + ? WHERE token_hash = ?"
 )
