@@ -9,7 +9,6 @@ outcome into one :class:`~gwd.store.base.LedgerRow` for the spend recorder.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from .config import Deployment
 from .metrics import Metrics
 from .pricing import PriceTable
 from .pricing import cost as price_cost
-from .providers.base import Usage
+from .providers.base import Usage, random_hex
 from .schema import CallRequest
 from .spend import SpendRecorder
 from .store.base import LedgerRow
@@ -35,7 +34,7 @@ def new_request_id() -> str:
     right edge: a batch of rows dirties a few index pages, not one page per row (with
     random ids, SQLite wrote ~4 KB of WAL per row and spent ~35 µs/request committing).
     """
-    return f"req_{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+    return f"req_{time.time_ns() // 1_000_000:012x}{random_hex(20)}"
 
 
 @dataclass(slots=True)

@@ -20,9 +20,9 @@ the text and marked ``estimated=True``.
 from __future__ import annotations
 
 import math
+import random
 import re
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -189,9 +189,16 @@ def extract_error_message(status: int, payload: bytes) -> str:
     return _SECRETISH.sub("[redacted]", message)[:500]
 
 
+def random_hex(digits: int) -> str:
+    """``digits`` random hex digits for ids that are not secrets (request and completion
+    ids). From :mod:`random`, not ``os.urandom``: that is a system call, which lets go of
+    the GIL on every request and invites the store's thread in (measured under load)."""
+    return f"{random.getrandbits(4 * digits):0{digits}x}"
+
+
 def new_id(endpoint: Endpoint) -> str:
     prefix = {"chat": "chatcmpl-", "completions": "cmpl-", "embeddings": "embd-"}[endpoint]
-    return prefix + uuid.uuid4().hex[:24]
+    return prefix + random_hex(24)
 
 
 def estimate_tokens(text: str) -> int:

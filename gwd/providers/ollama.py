@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import struct
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,6 +47,7 @@ from .base import (
     loads_object,
     new_id,
     prompt_text,
+    random_hex,
 )
 from .openai import wants_usage
 
@@ -189,7 +189,7 @@ def tool_calls(message: Mapping[str, Any]) -> list[Json]:
         if not isinstance(function, Mapping):
             continue
         arguments = function.get("arguments")
-        out.append({"id": "call_" + uuid.uuid4().hex[:24], "type": "function",
+        out.append({"id": "call_" + random_hex(24), "type": "function",
                     "function": {"name": str(function.get("name") or ""),
                                  "arguments": arguments if isinstance(arguments, str)
                                  else orjson.dumps(arguments or {}).decode()}})
