@@ -111,6 +111,11 @@ async def serve(config: Config, host: str, port: int, reuse_port: bool = False) 
     log.info("gwd %s serving %d model group(s) on http://%s:%d (store: %s)", __version__,
              len(config.groups), host, port, runtime.store.backend)
     await stop.wait()
+    # Stopping is under way and bounded: a second SIGTERM (orchestrators and process
+    # managers send them) must not kill the drain or the spend flush, nor land after
+    # the loop has closed and its handler is gone (exit -15 instead of 0).
+    loop.remove_signal_handler(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     log.info("stopping: finishing in-flight requests (at most %.0f s), then flushing spend",
              config.general.drain_timeout)
     runtime.draining = True

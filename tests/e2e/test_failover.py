@@ -215,3 +215,23 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(gwd: GwdFactory,
     thread.join(10)
     assert result["r"].status_code == 200
     assert proc.proc is not None and proc.proc.wait(10) == 0
+
+
+def test_sigterm_repeated_during_the_drain_still_drains_and_exits_0(
+        gwd: GwdFactory, fakes: list[OpenAIFake]) -> None:
+    """Process managers repeat SIGTERM: each one after the first is ignored, during the
+    drain and after it (once the event loop is gone, one would otherwise kill gwd -15)."""
+    fakes[0].set_default(Fault(delay=1.0))
+    proc = gwd(config(group("g", [fakes[0].base_url])))
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.update(r=chat(proc)))
+    thread.start()
+    fakes[0].wait_for_requests(1)
+    assert proc.proc is not None
+    while proc.proc.poll() is None:   # SIGTERM every 5 ms until it has exited
+        proc.signal(15)
+        time.sleep(0.005)
+    thread.join(10)
+    assert result["r"].status_code == 200
+    assert proc.proc.returncode == 0
+    assert "stopped" in proc.log_text()

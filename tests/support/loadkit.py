@@ -46,7 +46,8 @@ class Replicas:
             if proc.proc is not None:
                 proc.signal(signal.SIGTERM)
         for proc in self.procs:
-            assert proc.stop() == 0
+            code = proc.stop()
+            assert code == 0, f"exit {code}; log: {proc.log_text()!r}"
             assert_no_secret(proc.log_text(), [MASTER_KEY], f"the log of {proc.config_path}")
 
     def info(self, proc: GwdProcess, key: str) -> dict[str, Any]:
