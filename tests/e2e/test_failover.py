@@ -203,14 +203,22 @@ def test_client_disconnect_mid_stream_closes_the_upstream(gwd: GwdFactory,
     assert outcome == "closed_by_client" and sent < planned
 
 
-def test_sigterm_drains_in_flight_requests_and_exits_0(gwd: GwdFactory,
-                                                       fakes: list[OpenAIFake]) -> None:
-    fakes[0].set_default(Fault(delay=1.5))
-    proc = gwd(config(group("g", [fakes[0].base_url])))
+def _call_in_flight(gwd: GwdFactory, fake: OpenAIFake, delay: float
+                    ) -> tuple[GwdProcess, threading.Thread, dict[str, Any]]:
+    """A gwd with one call waiting ``delay`` s on its upstream; the call's response lands
+    in the dict under "r" once the thread ends."""
+    fake.set_default(Fault(delay=delay))
+    proc = gwd(config(group("g", [fake.base_url])))
     result: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: result.update(r=chat(proc)))
     thread.start()
-    fakes[0].wait_for_requests(1)
+    fake.wait_for_requests(1)
+    return proc, thread, result
+
+
+def test_sigterm_drains_in_flight_requests_and_exits_0(gwd: GwdFactory,
+                                                       fakes: list[OpenAIFake]) -> None:
+    proc, thread, result = _call_in_flight(gwd, fakes[0], 1.5)
     proc.signal(15)
     thread.join(10)
     assert result["r"].status_code == 200
@@ -221,12 +229,7 @@ def test_sigterm_repeated_during_the_drain_still_drains_and_exits_0(
         gwd: GwdFactory, fakes: list[OpenAIFake]) -> None:
     """Process managers repeat SIGTERM: each one after the first is ignored, during the
     drain and after it (once the event loop is gone, one would otherwise kill gwd -15)."""
-    fakes[0].set_default(Fault(delay=1.0))
-    proc = gwd(config(group("g", [fakes[0].base_url])))
-    result: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: result.update(r=chat(proc)))
-    thread.start()
-    fakes[0].wait_for_requests(1)
+    proc, thread, result = _call_in_flight(gwd, fakes[0], 1.0)
     assert proc.proc is not None
     while proc.proc.poll() is None:   # SIGTERM every 5 ms until it has exited
         proc.signal(15)
