@@ -16,8 +16,8 @@ with orjson by a per-connection codec); ``pg_sql`` holds the statements and
   keep equal to the sum of the key's open reservations (migration
   0006_reserved_counter). ``release`` and ``expire_reservations`` are one
   statement each too; all four run outside an explicit transaction.
-- ``update_key`` / ``delete_keys`` (and ``insert_key``) ``pg_notify`` the
-  key's hash in the same transaction; :mod:`.pg_listen` delivers it.
+- ``update_key`` / ``delete_keys`` ``pg_notify`` the key's hash in the same
+  transaction; :mod:`.pg_listen` delivers it (``insert_key`` does not: see there).
   ``delete_keys`` writes each deleted key's tombstone in the same statement.
 
 A deadlock or serialisation failure (possible only between unusual mixes, such
@@ -201,7 +201,9 @@ class PostgresStore(Store):
             except asyncpg.UniqueViolationError as exc:
                 what = "key_id" if exc.constraint_name == q.KEY_ID_CONSTRAINT else "hash"
                 raise KeyExists(f"a key with this {what} already exists") from None
-            await conn.execute(q.NOTIFY, q.CHANNEL, [f["token_hash"]])
+            # No NOTIFY: no replica can hold anything about a new hash but a 1 s "absent"
+            # entry, and the echo of one would drop the record the creating replica has
+            # just cached (its key then needed the database on its first call).
 
         await self._run(tx)
 

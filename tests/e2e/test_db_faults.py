@@ -234,7 +234,9 @@ def test_stopping_while_postgres_is_down_loses_no_answered_call(gwd: GwdFactory,
     proc = gwd(cfg, name="a")
     key = new_key(proc)
     proxy.down()
-    answered = [cost(chat(proc, key, f"call {i}")) for i in range(20)]
+    responses = [chat(proc, key, f"call {i}") for i in range(20)]
+    assert [r.status_code for r in responses] == [200] * 20, [r.text for r in responses]
+    answered = [cost(r) for r in responses]
     journal = journal_of(proc)
     if how == "sigterm":
         started = time.monotonic()
@@ -379,3 +381,4 @@ def test_sqlite_disk_full_refuses_writes_keeps_spend_and_recovers(gwd: GwdFactor
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         if disk.mode == "tmpfs":
             assert os.path.getsize(journal_of(proc)) == 0  # the journal took them meanwhile
+
