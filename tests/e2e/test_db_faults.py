@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ import pytest
 
 from tests.conftest import GwdFactory
 from tests.support.diskfull import small_disk
-from tests.support.gwd import MASTER_KEY, REPO, GwdProcess, free_port, write_config
+from tests.support.gwd import MASTER_KEY, REPO, GwdProcess, free_port, until, write_config
 from tests.support.ledger import key_hash, totals
 from tests.support.pg import create_database, drop_database, fetch, run_async
 from tests.support.tcpproxy import TcpProxy
@@ -83,14 +83,6 @@ def cost(r: httpx.Response | aiohttp.ClientResponse) -> Decimal:
 
 def code(r: httpx.Response) -> tuple[int, str | None]:
     return r.status_code, (r.json().get("error") or {}).get("code")
-
-
-def until(check: Callable[[], bool], limit: float) -> float:
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < limit, "not within the limit"
-        time.sleep(0.02)
-    return time.monotonic() - started
 
 
 def journal_of(proc: GwdProcess) -> Path:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import GwdFactory
-from tests.support.gwd import MASTER_KEY, GwdProcess
+from tests.support.gwd import MASTER_KEY, GwdProcess, until
 from tests.support.pg import create_database, drop_database
 
 pytestmark = pytest.mark.postgres
@@ -36,15 +35,6 @@ def chat(proc: GwdProcess, key: str, model: str = "cheap") -> int:
                    headers={"Authorization": f"Bearer {key}"},
                    json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
     return r.status_code
-
-
-def until(check: Callable[[], bool], limit: float) -> float:
-    """Seconds until ``check()`` holds (fails past ``limit``)."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < limit, "not within the limit"
-        time.sleep(0.02)
-    return time.monotonic() - started
 
 
 def test_replicas_share_keys_and_revocations_reach_the_other_within_a_second(

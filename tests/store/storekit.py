@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import sqlite3
@@ -10,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import pytest
 
 from gwd.money import from_units, quantize
 from gwd.store import KeyRecord, LedgerRow
@@ -76,3 +78,21 @@ async def open_sum(url: str, token_hash: str) -> Decimal:
     """The sum of the key's gw_reservations rows, read straight from the database."""
     value = await raw_scalar(url, _OPEN_SUM, token_hash)
     return from_units(value) if url.startswith("sqlite:") else quantize(value)
+
+
+class Inbox:
+    """A listen() callback that remembers what it got."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+
+    async def __call__(self, token_hash: str) -> None:
+        await self.queue.put(token_hash)
+
+    async def next(self, timeout: float = 1.0) -> str:
+        return await asyncio.wait_for(self.queue.get(), timeout)
+
+    async def nothing(self, wait: float = 0.3) -> None:
+        """Nothing arrives within ``wait`` seconds."""
+        with pytest.raises(TimeoutError):
+            await self.next(timeout=wait)

@@ -17,7 +17,7 @@ from gwd.store import sqlite_rows as rows
 from gwd.store.sqlite import SQLiteStore
 from gwd.store.sqlite_watch import EpochWatcher
 
-from .storekit import T0, h, key, row
+from .storekit import T0, Inbox, h, key, row
 
 MakeStore = Callable[..., Awaitable[SQLiteStore]]
 FAST = 0.05  # poll interval of most tests (the default is 0.5 s)
@@ -37,23 +37,6 @@ async def processes(tmp_path: Path) -> AsyncIterator[MakeStore]:
     yield make
     for store in stores:
         await store.close()
-
-
-class Inbox:
-    """A listen() callback that remembers what it got."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
-
-    async def __call__(self, token_hash: str) -> None:
-        await self.queue.put(token_hash)
-
-    async def next(self, timeout: float = 1.0) -> str:
-        return await asyncio.wait_for(self.queue.get(), timeout)
-
-    async def nothing(self, wait: float = 0.3) -> None:
-        with pytest.raises(TimeoutError):
-            await self.next(timeout=wait)
 
 
 def watch_tasks() -> list[asyncio.Task[object]]:

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,12 @@ class GwdProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def until(check: Callable[[], bool], limit: float) -> float:
+    """Seconds until ``check()`` holds (fails past ``limit``), polling every 20 ms."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < limit, "not within the limit"
+        time.sleep(0.02)
+    return time.monotonic() - started
