@@ -132,3 +132,6 @@ SPEND_LOGS_FOR_KEY = (
     _LEDGER + " WHERE key_hash = ? AND time >= ? AND time < ?"
     " ORDER BY time DESC, request_id DESC LIMIT ? OFFSET ?"
 )
+
+# The inline ledger writer never checkpoints; the store's thread runs this instead.
+CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"

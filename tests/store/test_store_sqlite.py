@@ -6,6 +6,7 @@ import asyncio
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -139,3 +140,67 @@ def test_synchronous_must_be_normal_or_full() -> None:
     SQLiteStore("x.db", synchronous="FULL")
     with pytest.raises(ValueError):
         SQLiteStore("x.db", synchronous="OFF; DROP TABLE gw_keys")
+
+
+# ---------------------------------------------------------------- the inline ledger writer
+async def test_ledger_batches_are_written_without_the_store_thread(
+        sqlite_store: SQLiteStore) -> None:
+    """record() commits on the event loop's own connection: it finishes while the store's
+    thread is busy, and a fresh connection sees the rows and the key's spend at once."""
+    await sqlite_store.insert_key(key(h(1)))
+    release = threading.Event()
+    assert sqlite_store._executor is not None
+    blocker = asyncio.get_running_loop().run_in_executor(sqlite_store._executor, release.wait)
+    try:
+        assert await asyncio.wait_for(
+            sqlite_store.record([row(f"r{i}", h(1)) for i in range(5)]), 2) == 5
+    finally:
+        release.set()
+        await blocker
+    other = sqlite3.connect(sqlite_store.path)
+    try:
+        assert other.execute("SELECT count(*) FROM gw_spend_log").fetchone()[0] == 5
+        assert other.execute("SELECT requests FROM gw_keys").fetchone()[0] == 5
+    finally:
+        other.close()
+    assert await sqlite_store.record([row("r0", h(1))]) == 0  # still idempotent
+
+
+async def test_a_locked_database_sends_the_batch_to_the_thread_which_waits(
+        sqlite_store: SQLiteStore) -> None:
+    """Another process's write lock: the loop never waits on it; the thread does (up to
+    busy_timeout), and the batch lands once the lock is gone."""
+    await sqlite_store.insert_key(key(h(1)))
+    other = sqlite3.connect(sqlite_store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.1, other.execute, "ROLLBACK")
+    started = loop.time()
+    try:
+        assert await sqlite_store.record([row("r1", h(1))]) == 1
+    finally:
+        other.close()
+    assert loop.time() - started >= 0.09  # it waited for the lock (on the thread)
+    got = await sqlite_store.get_key(h(1))
+    assert got is not None and got.requests == 1
+
+
+async def test_inline_writes_are_checkpointed_on_the_thread(tmp_path: Path) -> None:
+    """The loop's connection never checkpoints; after checkpoint_rows rows the store runs
+    a checkpoint on its thread, so the database file itself takes the new pages."""
+    store = SQLiteStore(tmp_path / "gw.db")
+    await store.open()
+    try:
+        await store.insert_key(key(h(1)))
+        assert store._inline is not None
+        store._inline.checkpoint_rows = 300
+        await store.record([row(f"a{i:04}", h(1)) for i in range(250)])
+        await asyncio.sleep(0.05)
+        before = os.path.getsize(store.path)
+        assert store._checkpoint is None  # under the threshold: none ran, the file waits
+        await store.record([row(f"b{i:04}", h(1)) for i in range(100)])
+        assert store._checkpoint is not None
+        await store._checkpoint
+        assert os.path.getsize(store.path) > before + 4096 * 5
+    finally:
+        await store.close()
