@@ -27,11 +27,12 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from .errors import AuthenticationError, ServiceUnavailable
 from .store.base import KeyRecord, Store, StoreUnavailable
@@ -40,6 +41,7 @@ log = logging.getLogger("gwd.auth")
 MAX_CREDENTIAL_LEN = 512
 NEGATIVE_TTL = 1.0
 CACHE_SIZE = 100_000
+KNOWN_SIZE = 4096
 
 
 def key_digest(raw: str) -> bytes:
@@ -118,6 +120,10 @@ class KeyCache:
         self._generation = 0
 
     async def get(self, token_hash: str) -> CachedKey:
+        entry = self._entries.get(token_hash)
+        if entry is not None and type(entry[0]) is KeyRecord \
+                and self.clock() - entry[1] < self.ttl:
+            return entry[0]  # the hot path: a fresh known key
         try:
             return await self._get(token_hash)
         except StoreUnavailable:
@@ -184,6 +190,9 @@ class Authenticator:
         self.open = master_key is None
         self._master_digest = key_digest(master_key) if master_key else b""
         self.cache = cache
+        # id(record) -> (record, its Identity, its expiry as a POSIX time): made once per
+        # record the cache hands out, not per call; the record is kept so its id stays its own
+        self._known: dict[int, tuple[KeyRecord, Identity, float]] = {}
 
     def is_master(self, raw: str) -> bool:
         return self.is_master_digest(key_digest(raw))
@@ -223,7 +232,15 @@ class Authenticator:
             if isinstance(record, DeletedKey):
                 raise AuthenticationError("This API key was deleted.", code="deleted_key")
             raise AuthenticationError("Invalid API key.")
-        if record.expires is not None and datetime.now(UTC) >= record.expires:
+        known = self._known.get(id(record))
+        if known is None or known[0] is not record:
+            expires = math.inf if record.expires is None else record.expires.timestamp()
+            known = (record, Identity(master=False, key=record), expires)
+            if len(self._known) >= KNOWN_SIZE:
+                self._known.clear()
+            self._known[id(record)] = known
+        if time.time() >= known[2]:
+            assert record.expires is not None
             raise AuthenticationError(
                 f"This API key expired at {record.expires.isoformat()}.", code="expired_key")
-        return Identity(master=False, key=record)
+        return known[1]

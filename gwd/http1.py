@@ -248,6 +248,13 @@ class Response:
 
     async def read(self, limit: int) -> bytes:
         """The whole body, at most ``limit`` bytes (else ``bad_response``)."""
+        conn = self._conn
+        if (conn is not None and not self._done and not self._chunked
+                and self._decoder is None and 0 < self._length <= min(limit, len(conn.buffer))):
+            # the usual small answer, already here whole: no async generators
+            data = self._take_plain()
+            self.close()
+            return data
         parts: list[bytes] = []
         size = 0
         async for piece in self.chunks():

@@ -237,15 +237,21 @@ def estimate_prompt_tokens(endpoint: Endpoint, body: Mapping[str, Any]) -> int:
     return estimate_tokens(prompt_text(endpoint, body)) + extra
 
 
-def openai_usage(data: Any, endpoint: Endpoint, body: Mapping[str, Any],
-                 text: str = "") -> Usage:
-    """Usage from an OpenAI-shaped ``usage`` object, estimated when absent."""
-    if isinstance(data, Mapping):
+def reported_usage(data: Any, endpoint: Endpoint) -> Usage | None:
+    """Usage from an OpenAI-shaped ``usage`` object, or None if it is absent or bad."""
+    if isinstance(data, dict):
         prompt = data.get("prompt_tokens")
         completion = data.get("completion_tokens", 0 if endpoint == "embeddings" else None)
         if _is_count(prompt) and _is_count(completion):
             return Usage(prompt, completion)
-    return Usage(estimate_prompt_tokens(endpoint, body), estimate_tokens(text), estimated=True)
+    return None
+
+
+def openai_usage(data: Any, endpoint: Endpoint, body: Mapping[str, Any],
+                 text: str = "") -> Usage:
+    """Usage from an OpenAI-shaped ``usage`` object, estimated when absent."""
+    return reported_usage(data, endpoint) or Usage(
+        estimate_prompt_tokens(endpoint, body), estimate_tokens(text), estimated=True)
 
 
 def _is_count(value: Any) -> bool:

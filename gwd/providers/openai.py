@@ -26,6 +26,7 @@ from .base import (
     dumps,
     loads_object,
     openai_usage,
+    reported_usage,
 )
 
 PATHS: dict[Endpoint, str] = {"chat": "/chat/completions", "completions": "/completions",
@@ -112,12 +113,14 @@ class OpenAIProvider(Provider):
         choices = data.get("choices")
         if not isinstance(choices, list):
             raise BadUpstreamResponse("upstream answer has no choices list")
-        text = "".join(
-            content_text((c.get("message") or {}).get("content")) if endpoint == "chat"
-            else str(c.get("text") or "")
-            for c in choices if isinstance(c, Mapping))
-        return Completion(data, openai_usage(data.get("usage"), endpoint, body, text),
-                          raw=payload)
+        usage = reported_usage(data.get("usage"), endpoint)
+        if usage is None:  # estimate from the text (only then is it gathered)
+            text = "".join(
+                content_text((c.get("message") or {}).get("content")) if endpoint == "chat"
+                else str(c.get("text") or "")
+                for c in choices if isinstance(c, Mapping))
+            usage = openai_usage(None, endpoint, body, text)
+        return Completion(data, usage, raw=payload)
 
     def stream_translator(self, dep: Deployment, endpoint: Endpoint,
                           body: Mapping[str, Any]) -> StreamTranslator:
