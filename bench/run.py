@@ -19,6 +19,7 @@ while it is measured; wrk, the shared upstream and this script run on CPU 1.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -93,6 +94,9 @@ class Bench:
         a, cpu = self.args, self.target_cpu
         if self.load_cpu is not None:
             os.sched_setaffinity(0, {self.load_cpu})
+        # as `pip install` does: an installed gwd starts from bytecode, whatever
+        # PYTHONDONTWRITEBYTECODE says in this shell (LiteLLM's venv is compiled already)
+        compileall.compile_dir(str(a.gwd_tree / "gwd"), quiet=1)
         upstream = self._start_upstream().port
         self.targets = [tg.direct(free_port(), a.delay_ms, self.logs, cpu, self._shape())]
         self.targets.append(tg.floor(free_port(), upstream, a.delay_ms, self.logs, cpu))
@@ -194,8 +198,11 @@ class Bench:
         return results
 
     def restarts(self, results: dict[str, Any]) -> None:
+        """Start each target again ``--restarts`` times, alone: every other target is
+        stopped first, so none of them (LiteLLM's background tasks, say) shares its core."""
         for t in self.targets:
             t.proc.stop()
+        for t in self.targets:
             for _ in range(self.args.restarts):
                 t.proc.start(timeout=180)
                 results[t.name]["startup"].append({"answer_s": t.proc.answered_at,

@@ -22,6 +22,7 @@ from .journal import SpendJournal, database_name
 from .metrics import Metrics
 from .policy import Policy
 from .pricing import PriceTable
+from .providers import get_provider
 from .proxy import Proxy
 from .routing import Router
 from .spend import SpendRecorder
@@ -57,6 +58,7 @@ class Runtime:
         self.policy = Policy(config.groups, self.prices, self.store, g.budget_output_allowance,
                              self.recorder)
         self.proxy = Proxy(self.router, self.upstream, self.biller, config.router, self.metrics)
+        _load_providers(config)
         self.draining = False
         self.in_flight = 0
         self.started_at = datetime.now(UTC)
@@ -110,6 +112,7 @@ class Runtime:
         if new.database_url != self.config.database_url:
             raise ConfigError(new.path, "general_settings.database_url",
                               "cannot change while gwd runs; restart gwd to move databases")
+        _load_providers(new)
         self.config = new
         self.auth = Authenticator(new.general.master_key, self.cache)
         self.cache.stale_if_error = new.general.allow_requests_on_db_unavailable
@@ -120,6 +123,13 @@ class Runtime:
         for warning in new.warnings:
             log.warning("config: %s", warning)
         return new
+
+
+def _load_providers(config: Config) -> None:
+    """Import the translators the config uses now, not on a first call."""
+    for deployments in config.groups.values():
+        for dep in deployments:
+            get_provider(dep.provider)
 
 
 RUNTIME = web.AppKey("gw.runtime", Runtime)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import __version__, metrics, openapi
+from .. import __version__, metrics
 from ..auth import credential
 from ..config import ConfigError
 from ..errors import InvalidRequest
@@ -81,6 +81,8 @@ async def openapi_json(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     raw = credential(request.headers)
     master = runtime.auth.open or (raw is not None and runtime.auth.is_master(raw))
+    from .. import openapi  # a large table, imported when first asked for
+
     return json_response(openapi.document(runtime.groups if master else ()))
 
 
