@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import orjson
 
 from ..money import quantize
 from . import _common as c
@@ -59,17 +60,15 @@ def key_args(fields: Mapping[str, Any]) -> tuple[Any, ...]:
             fields["metadata"], fields["key_alias"], fields["max_budget"])
 
 
-def ledger_arrays(rows: Sequence[LedgerRow]) -> list[list[Any]]:
-    return [
-        [r.request_id for r in rows], [r.time for r in rows], [r.key_hash for r in rows],
-        [r.key_alias for r in rows], [r.endpoint for r in rows],
-        [r.requested_model for r in rows], [r.model_group for r in rows],
-        [r.deployment for r in rows], [r.provider for r in rows],
-        [int(r.prompt_tokens) for r in rows], [int(r.completion_tokens) for r in rows],
-        [None if r.cost is None else quantize(r.cost) for r in rows],
-        [int(r.latency_ms) for r in rows], [r.status for r in rows],
-        [bool(r.stream) for r in rows], [bool(r.usage_estimated) for r in rows],
-    ]
+def _money_text(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(quantize(value))
+    raise TypeError(f"cannot store a {type(value).__name__} in the ledger")
+
+
+def ledger_json(rows: Sequence[LedgerRow]) -> str:
+    """The rows as one JSON array of objects, keyed by column (``pg_sql.RECORD``)."""
+    return orjson.dumps(list(rows), default=_money_text).decode()
 
 
 def time_range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:

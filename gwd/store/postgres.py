@@ -265,7 +265,7 @@ class PostgresStore(Store):
             return 0
         keys = sorted({row.key_hash for row in unique if row.key_hash is not None}
                       | set((settle or {}).values()))
-        args = (*r.ledger_arrays(unique), keys, settled)
+        args = (r.ledger_json(unique), keys, settled)
         added: int = await self._run(
             lambda conn: conn.fetchval(q.RECORD, *args, timeout=self._batch),
             transaction=False, deadline=_SPEND_TIMEOUT)

@@ -237,6 +237,19 @@ async def test_ledger_rows_round_trip_exactly(store: Store) -> None:
     assert got["a"].time.utcoffset() == timedelta(0)
 
 
+async def test_ledger_costs_are_kept_to_the_pico_dollar_half_to_even(store: Store) -> None:
+    """Both stores round a cost finer than 1e-12 USD half to even, and keep large ones whole."""
+    await store.insert_key(key(h(1)))
+    costs = {"half-down": Decimal("0.0000000000005"), "half-up": Decimal("0.0000000000015"),
+             "large": Decimal("123456.123456789012"), "exponent": Decimal("3E-12")}
+    await store.record([row(rid, h(1), cost) for rid, cost in costs.items()])
+    got = {r.request_id: r.cost for r in await store.spend_logs()}
+    assert got == {"half-down": Decimal(0), "half-up": Decimal("0.000000000002"),
+                   "large": Decimal("123456.123456789012"), "exponent": Decimal("3E-12")}
+    record = await store.get_key(h(1))
+    assert record is not None and record.spend == Decimal("123456.123456789017")
+
+
 async def test_empty_record_is_a_no_op(store: Store) -> None:
     assert await store.record([]) == 0
     assert await store.record([], {}) == 0
