@@ -189,7 +189,10 @@ async def _read_body(request: web.Request, limit: int) -> bytes | bytearray:
 
 async def read_json(request: web.Request) -> tuple[Any, int]:
     """The parsed JSON body and its size; 415 for non-JSON types, 400 for bad JSON."""
-    ctype = request.content_type if request.headers.get("Content-Type") else ""
+    header = request.headers.get("Content-Type")
+    # the exact usual value skips aiohttp's header parsing; anything else is parsed
+    ctype = "application/json" if header == "application/json" else (
+        request.content_type if header else "")
     if ctype not in JSON_TYPES and not (ctype.startswith("application/")
                                         and ctype.endswith("+json")):
         raise UnsupportedMediaType("Send the request body as JSON "

@@ -109,7 +109,7 @@ class Policy:
             raise ServiceUnavailable("Spend cannot be recorded right now (the database is "
                                      "unavailable); try again shortly.",
                                      code="spend_backlog_full")
-        call = Call(request=req, identity=identity, group=group, deployments=deps)
+        call = Call(req, identity, group, deps)  # request, identity, group, deployments
         key = identity.key
         if key is not None and key.max_budget is not None:
             await self._reserve(call, key, key.max_budget, deps)

@@ -100,8 +100,8 @@ class OpenAIProvider(Provider):
             options = dict(out.get("stream_options") or {})
             options["include_usage"] = True
             out["stream_options"] = options
-        return UpstreamRequest(url=self.url(dep, endpoint), headers=self.headers(dep),
-                               body=dumps(out), stream_format="sse")
+        # positional (url, headers, body, stream_format): keywords cost more per call
+        return UpstreamRequest(self.url(dep, endpoint), self.headers(dep), dumps(out), "sse")
 
     def parse_response(self, dep: Deployment, endpoint: Endpoint, body: Mapping[str, Any],
                        payload: bytes) -> Completion:
