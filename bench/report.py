@@ -2,7 +2,10 @@
 
 Every per-round figure is kept in the JSON; the summary takes, per target, the
 *median over rounds* of each figure. Ratios are computed from those medians:
-``x direct = target / direct`` and ``x floor = target / floor``. Latency is
+``x direct = target / direct`` and ``x floor = target / floor``; ``x floor (paired)``
+is the median over rounds of the target's RPS divided by the floor's in the same
+round (the saturating runs of one round follow each other within seconds), the
+figure the 0.8x goal is checked on. Latency is
 compared by difference, not ratio: ``added = target p50 - direct p50`` at c=1
 (the 50 ms upstream delay cancels out), and ``vs floor = added - floor's added``.
 """
@@ -53,6 +56,11 @@ def summarize(raw: dict[str, Any]) -> Summary:
         s["added_ms"] = _sub(s["c1_p50_ms"], direct.get("c1_p50_ms"))
         s["added_ttft_ms"] = _sub(s["ttft_ms"], direct.get("ttft_ms"))
         s["added_total_ms"] = _sub(s["stream_total_ms"], direct.get("stream_total_ms"))
+    floor_rps = [r["sat"]["rps"] for r in raw["targets"].get("floor", {}).get("rounds", [])]
+    for name, t in raw["targets"].items():
+        # paired: round by round, the target's RPS over the floor's in the same round
+        pairs = [r["sat"]["rps"] / f for r, f in zip(t["rounds"], floor_rps, strict=False) if f]
+        out[name]["rps_x_floor_paired"] = _median(pairs)
     for s in out.values():
         s["added_vs_floor_ms"] = _sub(s["added_ms"], floor.get("added_ms"))
         s["ttft_vs_floor_ms"] = _sub(s["added_ttft_ms"], floor.get("added_ttft_ms"))
@@ -88,8 +96,8 @@ def _check(value: float | None, ok: Callable[[float], bool]) -> tuple[float | No
 
 GOALS: list[tuple[str, str, GoalCheck]] = [
     ("RPS ≥ 30× the LiteLLM proxy's (one gwd worker)", "{:.1f}×", _vs_litellm),
-    ("RPS ≥ 0.8× the floor's", "{:.2f}×",
-     lambda s, _: _check(s["rps_x_floor"], lambda v: v >= 0.8)),
+    ("RPS ≥ 0.8× the floor's (median of per-round ratios)", "{:.2f}×",
+     lambda s, _: _check(s["rps_x_floor_paired"], lambda v: v >= 0.8)),
     ("added latency at c=1 ≤ floor's + 0.3 ms", "{:+.3f} ms",
      lambda s, _: _check(s["added_vs_floor_ms"], lambda v: v <= 0.3)),
     ("peak RSS under load ≤ 80 MB", "{:.1f} MB",
@@ -137,12 +145,12 @@ def markdown(raw: dict[str, Any], summary: Summary) -> str:
                 "saturated: other processes competed for it, so these figures are noisy. "
                 "Run on a quiet machine.", ""]
     out += ["**Throughput** — wrk " + meta["saturating"] + ", upstream answers at once", ""]
-    out += _table(["target", "RPS", "range", "× direct", "× floor", "p50 ms", "p99 ms",
-                   "CPU ms/req", "CPU × floor", "CPU share", "errors"],
+    out += _table(["target", "RPS", "range", "× direct", "× floor", "× floor (paired)",
+                   "p50 ms", "p99 ms", "CPU ms/req", "CPU × floor", "CPU share", "errors"],
                   [[n, _f(s["rps"], "{:,.0f}"),
                     f"{_f(s['rps_min'], '{:,.0f}')}–{_f(s['rps_max'], '{:,.0f}')}",
-                    _f(s["rps_x_direct"], "{:.2f}"),
-                    _f(s["rps_x_floor"], "{:.2f}"), _f(s["sat_p50_ms"], "{:.2f}"),
+                    _f(s["rps_x_direct"], "{:.2f}"), _f(s["rps_x_floor"], "{:.2f}"),
+                    _f(s["rps_x_floor_paired"], "{:.2f}"), _f(s["sat_p50_ms"], "{:.2f}"),
                     _f(s["sat_p99_ms"], "{:.2f}"), _f(s["cpu_ms_per_req"], "{:.3f}"),
                     _f(s["cpu_ms_per_req_x_floor"], "{:.2f}"), _f(s["cpu_share"], "{:.0%}"),
                     f"{s['errors']:.0f}"]

@@ -153,7 +153,7 @@ class Bench:
         return load.run_wrk(t.url(slow), t.model(slow), t.key, connections=conns,
                             threads=threads, duration=duration, cpu=self.load_cpu)
 
-    def one_round(self, t: Target) -> dict[str, Any]:
+    def saturate(self, t: Target) -> dict[str, Any]:
         cpu0, busy0 = t.proc.cpu_ms(), cpu_busy_ms(self.target_cpu)
         sat = self.wrk(t, slow=False, duration=self.args.duration)
         used, busy = t.proc.cpu_ms() - cpu0, cpu_busy_ms(self.target_cpu) - busy0
@@ -161,6 +161,9 @@ class Bench:
         # how much of its CPU's busy time the target itself used; the rest is the kernel's
         # network work and, on a shared machine, other people's processes
         sat["cpu_share"] = used / busy if busy else None
+        return sat
+
+    def one_round(self, t: Target, sat: dict[str, Any]) -> dict[str, Any]:
         c1 = self.wrk(t, slow=True, duration=self.args.duration)
         stream = load.stream_latency(t.proc.port, t.path(True), t.model(True), t.key,
                                      self.args.stream_requests)
@@ -180,8 +183,12 @@ class Bench:
         for r in range(a.rounds):
             print(f"round {r + 1}/{a.rounds}", flush=True)
             k = r % len(self.targets)
-            for t in self.targets[k:] + self.targets[:k]:
-                results[t.name]["rounds"].append(self.one_round(t))
+            order = self.targets[k:] + self.targets[:k]
+            # scenario by scenario: the targets' saturating runs follow each other within
+            # seconds, so a change in the machine's speed hits the pairs being compared alike
+            sats = {t.name: self.saturate(t) for t in order}
+            for t in order:
+                results[t.name]["rounds"].append(self.one_round(t, sats[t.name]))
         for t in self.targets:
             res = results[t.name]
             res["rss_mb"] = t.proc.peak_rss_mb()
