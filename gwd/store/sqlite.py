@@ -63,7 +63,7 @@ from .base import (
     Store,
     StoreUnavailable,
 )
-from .sqlite_conn import SYNCHRONOUS, connect, unavailable
+from .sqlite_conn import SYNCHRONOUS, connect, transaction, unavailable
 from .sqlite_inline import InlineWriter
 from .sqlite_watch import EpochWatcher
 
@@ -123,16 +123,7 @@ class SQLiteStore(Store):
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in one BEGIN IMMEDIATE transaction (on the store's thread)."""
-        conn = self._db()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return result
+        return transaction(self._db(), fn)
 
     # lifecycle ---------------------------------------------------------------
     def _open_sync(self) -> None:

@@ -13,10 +13,13 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from .sqlite_schema import migrate
 
 log = logging.getLogger("gwd.store")
+T = TypeVar("T")
 
 #: primary result codes meaning the database cannot be reached or written
 UNAVAILABLE = {
@@ -79,3 +82,17 @@ def _enable_wal(conn: sqlite3.Connection, path: str, busy_timeout_ms: int) -> No
                         "concurrent readers will wait for writers", path, mode)
             return
         time.sleep(0.005)
+
+
+def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction: committed, or rolled back and
+    re-raised."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result

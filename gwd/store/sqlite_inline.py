@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from .sqlite_conn import SYNCHRONOUS
+from .sqlite_conn import SYNCHRONOUS, transaction
 
 log = logging.getLogger("gwd.store")
 T = TypeVar("T")
@@ -69,14 +69,7 @@ class InlineWriter:
         if conn is None or rows > self.max_rows or time.monotonic() < self.paused_until:
             return False, None
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = tx(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            result = transaction(conn, tx)
         except (sqlite3.Error, OSError, ValueError, OverflowError) as exc:
             if conn.in_transaction:  # even ROLLBACK failed: give this path up for good
                 log.warning("SQLite: the event-loop ledger writer is off (%s); ledger "
