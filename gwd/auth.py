@@ -35,13 +35,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .errors import AuthenticationError, ServiceUnavailable
+from .memo import IdentityMemo
 from .store.base import KeyRecord, Store, StoreUnavailable
 
 log = logging.getLogger("gwd.auth")
 MAX_CREDENTIAL_LEN = 512
 NEGATIVE_TTL = 1.0
 CACHE_SIZE = 100_000
-KNOWN_SIZE = 4096
 
 
 def key_digest(raw: str) -> bytes:
@@ -121,24 +121,21 @@ class KeyCache:
 
     async def get(self, token_hash: str) -> CachedKey:
         entry = self._entries.get(token_hash)
-        if entry is not None and type(entry[0]) is KeyRecord \
-                and self.clock() - entry[1] < self.ttl:
-            return entry[0]  # the hot path: a fresh known key
+        if entry is not None:  # checked here, not in _load_once: a hit costs no coroutine
+            record, fetched = entry
+            if self.clock() - fetched < (self.ttl if isinstance(record, KeyRecord)
+                                         else NEGATIVE_TTL):
+                return record
         try:
-            return await self._get(token_hash)
+            return await self._load_once(token_hash)
         except StoreUnavailable:
             entry = self._entries.get(token_hash)
             if self.stale_if_error and entry is not None and isinstance(entry[0], KeyRecord):
                 return entry[0]
             raise
 
-    async def _get(self, token_hash: str) -> CachedKey:
-        entry = self._entries.get(token_hash)
-        now = self.clock()
-        if entry is not None:
-            record, fetched = entry
-            if now - fetched < (self.ttl if isinstance(record, KeyRecord) else NEGATIVE_TTL):
-                return record
+    async def _load_once(self, token_hash: str) -> CachedKey:
+        """Load a key missing from the cache (or stale); concurrent callers share one load."""
         pending = self._loading.get(token_hash)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -190,9 +187,8 @@ class Authenticator:
         self.open = master_key is None
         self._master_digest = key_digest(master_key) if master_key else b""
         self.cache = cache
-        # id(record) -> (record, its Identity, its expiry as a POSIX time): made once per
-        # record the cache hands out, not per call; the record is kept so its id stays its own
-        self._known: dict[int, tuple[KeyRecord, Identity, float]] = {}
+        # a record's Identity and expiry (POSIX time): made once per record, not per call
+        self._known: IdentityMemo[KeyRecord, tuple[Identity, float]] = IdentityMemo()
 
     def is_master(self, raw: str) -> bool:
         return self.is_master_digest(key_digest(raw))
@@ -232,15 +228,13 @@ class Authenticator:
             if isinstance(record, DeletedKey):
                 raise AuthenticationError("This API key was deleted.", code="deleted_key")
             raise AuthenticationError("Invalid API key.")
-        known = self._known.get(id(record))
-        if known is None or known[0] is not record:
-            expires = math.inf if record.expires is None else record.expires.timestamp()
-            known = (record, Identity(master=False, key=record), expires)
-            if len(self._known) >= KNOWN_SIZE:
-                self._known.clear()
-            self._known[id(record)] = known
-        if time.time() >= known[2]:
+        known = self._known.get(record)
+        if known is None:
+            known = self._known.put(record, (
+                Identity(master=False, key=record),
+                math.inf if record.expires is None else record.expires.timestamp()))
+        if time.time() >= known[1]:
             assert record.expires is not None
             raise AuthenticationError(
                 f"This API key expired at {record.expires.isoformat()}.", code="expired_key")
-        return known[1]
+        return known[0]

@@ -23,6 +23,7 @@ from aiohttp import web
 from .call import Biller, Call
 from .config import Deployment, RouterSettings
 from .errors import GatewayError, RateLimited, UpstreamClientError, UpstreamError, UpstreamTimeout
+from .memo import IdentityMemo
 from .metrics import Metrics
 from .providers import get_provider
 from .providers.base import (
@@ -127,25 +128,20 @@ class Proxy:
     @settings.setter
     def settings(self, settings: RouterSettings) -> None:
         self._settings = settings
-        # (id(deployment), stream) -> (deployment, its timeouts); the deployment is kept
-        # so that its id cannot be reused by another one while the entry lives
-        self._timeouts: dict[tuple[int, bool], tuple[Deployment, Timeouts]] = {}
+        self._timeouts: IdentityMemo[Deployment, Timeouts] = IdentityMemo()
 
     def timeouts(self, dep: Deployment, stream: bool) -> Timeouts:
         """The deployment's timeouts under the router settings (memoised until those
         change: a config reload makes new settings and new deployments)."""
-        cached = self._timeouts.get((id(dep), stream))
-        if cached is not None and cached[0] is dep:
-            return cached[1]
+        found = self._timeouts.get(dep, stream)
+        if found is not None:
+            return found
         s = self._settings
         total = (dep.stream_timeout if stream and dep.stream_timeout else dep.timeout) or s.timeout
-        found = Timeouts(connect=min(s.connect_timeout, total),
-                         first_byte=min(s.first_byte_timeout, total),
-                         idle=min(s.stream_idle_timeout, total), total=total)
-        if len(self._timeouts) >= 4096:  # reloads leave old deployments behind
-            self._timeouts.clear()
-        self._timeouts[(id(dep), stream)] = (dep, found)
-        return found
+        return self._timeouts.put(dep, Timeouts(connect=min(s.connect_timeout, total),
+                                                first_byte=min(s.first_byte_timeout, total),
+                                                idle=min(s.stream_idle_timeout, total),
+                                                total=total), stream)
 
     def headers(self, call: Call, cost: Decimal | None = None) -> dict[str, str]:
         headers = {"x-request-id": call.request_id}
