@@ -247,11 +247,15 @@ def reported_usage(data: Any, endpoint: Endpoint) -> Usage | None:
     return None
 
 
+def estimated_usage(endpoint: Endpoint, body: Mapping[str, Any], text: str = "") -> Usage:
+    """Usage estimated from the request body and the answer's text."""
+    return Usage(estimate_prompt_tokens(endpoint, body), estimate_tokens(text), estimated=True)
+
+
 def openai_usage(data: Any, endpoint: Endpoint, body: Mapping[str, Any],
                  text: str = "") -> Usage:
     """Usage from an OpenAI-shaped ``usage`` object, estimated when absent."""
-    return reported_usage(data, endpoint) or Usage(
-        estimate_prompt_tokens(endpoint, body), estimate_tokens(text), estimated=True)
+    return reported_usage(data, endpoint) or estimated_usage(endpoint, body, text)
 
 
 def _is_count(value: Any) -> bool:

@@ -24,6 +24,7 @@ from .base import (
     UpstreamRequest,
     content_text,
     dumps,
+    estimated_usage,
     loads_object,
     openai_usage,
     reported_usage,
@@ -119,7 +120,7 @@ class OpenAIProvider(Provider):
                 content_text((c.get("message") or {}).get("content")) if endpoint == "chat"
                 else str(c.get("text") or "")
                 for c in choices if isinstance(c, Mapping))
-            usage = openai_usage(None, endpoint, body, text)
+            usage = estimated_usage(endpoint, body, text)
         return Completion(data, usage, raw=payload)
 
     def stream_translator(self, dep: Deployment, endpoint: Endpoint,
