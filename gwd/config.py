@@ -28,9 +28,9 @@ import yaml
 
 from .durations import DurationError, parse_duration
 from .money import parse_usd
+from .providers import catalog
 
-PROVIDERS = ("anthropic", "azure", "huggingface", "mock", "ollama", "ollama_chat",
-             "openai", "openrouter")
+PROVIDERS = catalog.served()   # prefixes gw serves; catalog.LITELLM_ONLY start with a warning
 DEFAULT_API_BASE = {
     "openai": "https://api.openai.com/v1",
     "openrouter": "https://openrouter.ai/api/v1",
@@ -147,7 +147,7 @@ class Config:
 def split_model(model: str) -> tuple[str, str] | None:
     """``"anthropic/claude-3"`` -> ``("anthropic", "claude-3")``; None if unknown."""
     prefix, sep, rest = model.partition("/")
-    if sep and prefix in PROVIDERS and rest:
+    if sep and rest and (prefix in PROVIDERS or catalog.is_unsupported(prefix)):
         return prefix, rest
     if not sep or prefix not in PROVIDERS:
         if model.startswith("claude-"):
@@ -279,21 +279,30 @@ def _deployment(r: _Reader, index: int, entry: Any, seen_ids: set[str]) -> Deplo
                             f"(known: {', '.join(p + '/' for p in PROVIDERS)} "
                             f"or a bare gpt-*/claude-* name)")
     provider, upstream = split
+    if catalog.is_unsupported(provider):
+        r.warnings.append(f"{where}: litellm_params.model: provider '{provider}/' is not "
+                          f"supported by gw; calls to this deployment answer 400")
 
     def p(key: str) -> str:
         return f"{where}: litellm_params.{key}"
 
+    own = catalog.extra_params(provider)
     for key in params:
-        if key not in _DEPLOYMENT_KEYS:
+        if key not in _DEPLOYMENT_KEYS and key not in own:
             r.warnings.append(f"{where}: litellm_params.{key} is not used by gw; ignored")
     base_value = params.get("api_base", params.get("base_url"))
     api_base = r.url(p("api_base"), base_value) if base_value is not None else None
+    if api_base is None and provider in catalog.COMPATIBLE:
+        env_base = catalog.base_from_env(provider, r.env)
+        api_base = r.url(p("api_base"), env_base) if env_base is not None else None
+        if api_base is None:
+            raise r.fail(where, f"litellm_params.api_base is required for {provider}/ models")
     if api_base is None and provider in NEEDS_API_BASE:
         raise r.fail(where, f"litellm_params.api_base is required for {provider}/ models")
     if api_base is None:
         api_base = DEFAULT_API_BASE.get(provider)
     api_key = (r.string(p("api_key"), params["api_key"], secret=True)
-               if params.get("api_key") is not None else None)
+               if params.get("api_key") is not None else catalog.key_from_env(provider, r.env))
     api_version = (r.string(p("api_version"), params["api_version"])
                    if params.get("api_version") is not None else None)
     if provider == "azure" and api_version is None:
@@ -315,6 +324,9 @@ def _deployment(r: _Reader, index: int, entry: Any, seen_ids: set[str]) -> Deplo
         extra["mock_response"] = r.string(p("mock_response"), params["mock_response"])
     if params.get("organization") is not None:
         extra["organization"] = r.string(p("organization"), params["organization"])
+    for key in own:   # a provider's own settings (credentials, project, region, ...)
+        if params.get(key) is not None and key not in extra:
+            extra[key] = r.resolve(p(key), params[key])
     info = r.mapping(f"{where}: model_info", entry.get("model_info"))
     dep_id = info.get("id")
     if dep_id is not None:

@@ -102,6 +102,13 @@ class Policy:
         group = resolve_model(identity.key, req.model, self.groups)
         deps = self.serving(group, req.endpoint)
         if not deps:
+            unserved = sorted({d.provider for d in self._groups[group]
+                               if getattr(get_provider(d.provider), "unsupported", False)})
+            if unserved:
+                raise InvalidRequest(f"The model '{req.model[:100]}' is served by provider "
+                                     f"{', '.join(p + '/' for p in unserved)}, which gw does "
+                                     "not support.", param="model",
+                                     code="unsupported_provider")
             raise InvalidRequest(f"The model '{req.model[:100]}' does not support "
                                  f"{ENDPOINT_NAMES[req.endpoint]}.", param="model",
                                  code="unsupported_endpoint")

@@ -154,7 +154,8 @@ def test_usage_based_routing_falls_back_with_a_warning(tmp_path: Path) -> None:
     ("huggingface/HuggingFaceH4/zephyr-7b-beta", ("huggingface", "HuggingFaceH4/zephyr-7b-beta")),
     ("mock/anything", ("mock", "anything")),
     ("llama2", None),
-    ("bedrock/claude", None),
+    ("sagemaker/my-endpoint", ("sagemaker", "my-endpoint")),  # known to LiteLLM: a warning
+    ("nosuch/claude", None),
     ("openai/", None),
 ])
 def test_split_model(model: str, expected: tuple[str, str] | None) -> None:
