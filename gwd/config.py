@@ -300,7 +300,7 @@ def _deployment(r: _Reader, index: int, entry: Any, seen_ids: set[str]) -> Deplo
     if api_base is None and provider in NEEDS_API_BASE:
         raise r.fail(where, f"litellm_params.api_base is required for {provider}/ models")
     if api_base is None:
-        api_base = DEFAULT_API_BASE.get(provider)
+        api_base = DEFAULT_API_BASE.get(provider) or catalog.NATIVE_BASE.get(provider)
     api_key = (r.string(p("api_key"), params["api_key"], secret=True)
                if params.get("api_key") is not None else catalog.key_from_env(provider, r.env))
     api_version = (r.string(p("api_version"), params["api_version"])

@@ -25,6 +25,7 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "ollama": ("ollama", "OllamaProvider"),
     "ollama_chat": ("ollama", "OllamaChatProvider"),
     "huggingface": ("huggingface", "HuggingFaceProvider"),
+    "gemini": ("gemini", "GeminiProvider"),
 }
 _REGISTRY: dict[str, Provider] = {}
 

@@ -80,10 +80,18 @@ NATIVE: dict[str, tuple[str, ...]] = {
     "ollama": (),
     "ollama_chat": (),
     "huggingface": (),
+    "gemini": (),
 }
 
 #: what a native prefix reads its key from when the config gives none
-NATIVE_KEY_ENV: dict[str, tuple[str, ...]] = {}
+NATIVE_KEY_ENV: dict[str, tuple[str, ...]] = {
+    "gemini": ("GEMINI_API_KEY",),
+}
+
+#: a native prefix's default API base (config shows it; the translator knows it too)
+NATIVE_BASE: dict[str, str] = {
+    "gemini": "https://generativelanguage.googleapis.com",
+}
 
 #: LiteLLM's provider prefixes (its ``LlmProviders`` enum) that gw does not serve
 LITELLM_ONLY: frozenset[str] = frozenset({
