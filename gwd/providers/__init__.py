@@ -26,6 +26,7 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "ollama_chat": ("ollama", "OllamaChatProvider"),
     "huggingface": ("huggingface", "HuggingFaceProvider"),
     "gemini": ("gemini", "GeminiProvider"),
+    "cohere": ("cohere", "CohereProvider"),
 }
 _REGISTRY: dict[str, Provider] = {}
 

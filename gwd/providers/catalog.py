@@ -81,16 +81,19 @@ NATIVE: dict[str, tuple[str, ...]] = {
     "ollama_chat": (),
     "huggingface": (),
     "gemini": (),
+    "cohere": (),
 }
 
 #: what a native prefix reads its key from when the config gives none
 NATIVE_KEY_ENV: dict[str, tuple[str, ...]] = {
     "gemini": ("GEMINI_API_KEY",),
+    "cohere": ("COHERE_API_KEY", "CO_API_KEY"),
 }
 
 #: a native prefix's default API base (config shows it; the translator knows it too)
 NATIVE_BASE: dict[str, str] = {
     "gemini": "https://generativelanguage.googleapis.com",
+    "cohere": "https://api.cohere.com",
 }
 
 #: LiteLLM's provider prefixes (its ``LlmProviders`` enum) that gw does not serve
