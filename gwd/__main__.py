@@ -88,7 +88,10 @@ async def serve(config: Config, host: str, port: int, reuse_port: bool = False) 
     from .runtime import Runtime
     from .store.base import StoreUnavailable
 
-    runtime = Runtime(config)
+    try:
+        runtime = Runtime(config)
+    except ConfigError as exc:
+        raise SystemExit(f"gwd: config error: {exc}") from None
     app = build_app(runtime)
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            shutdown_timeout=config.general.drain_timeout, **SERVER_OPTIONS)

@@ -77,6 +77,11 @@ class Deployment:
     input_cost_per_token: Decimal | None = None
     output_cost_per_token: Decimal | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # egress (gwd/egress.py): None = the global setting / the environment's proxies
+    ssl_verify: bool | str | None = None     # False, True or a CA bundle path
+    ssl_certfile: str | None = None          # client certificate (PEM), for mTLS
+    ssl_keyfile: str | None = None           # its key, when not in ssl_certfile
+    proxy: str | bool | None = field(default=None, repr=False)  # URL, or False: direct
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,7 @@ class Config:
     general: GeneralSettings
     router: RouterSettings
     warnings: tuple[str, ...] = ()
+    ssl_verify: bool | str = True     # litellm_settings.ssl_verify: bool or a CA bundle path
 
     @property
     def groups(self) -> dict[str, tuple[Deployment, ...]]:
@@ -252,7 +258,49 @@ def _kind(value: Any) -> str:
 
 _DEPLOYMENT_KEYS = {"model", "api_base", "api_key", "api_version", "timeout", "stream_timeout",
                     "rpm", "tpm", "weight", "input_cost_per_token", "output_cost_per_token",
-                    "mock_response", "organization", "max_retries", "base_url"}
+                    "mock_response", "organization", "max_retries", "base_url",
+                    "ssl_verify", "ssl_certfile", "ssl_keyfile", "proxy"}
+VERIFY_OFF = ("ssl_verify is false: upstream TLS certificates are NOT checked, so anyone on "
+              "the network path can read the requests and the provider key")
+
+
+def _ssl_verify(r: _Reader, where: str, value: Any) -> bool | str:
+    """``ssl_verify``: true, false or the path of a CA bundle (file or directory)."""
+    value = r.resolve(where, value)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        value = value.lower() == "true"
+    if isinstance(value, bool):
+        if not value:
+            r.warnings.append(f"{where}: {VERIFY_OFF}")
+        return value
+    if isinstance(value, str) and value.strip():
+        return _file(r, value)
+    raise r.fail(where, f"must be true, false or a CA bundle path, got {_kind(value)}")
+
+
+def _file(r: _Reader, value: str) -> str:
+    """A path from the config: ``~`` expanded, relative ones from the config's directory."""
+    return str(Path(r.path).resolve().parent / Path(value).expanduser())
+
+
+def _egress_params(r: _Reader, params: dict[str, Any], p: Any) -> dict[str, Any]:
+    """The deployment's ``ssl_verify``, ``ssl_certfile``, ``ssl_keyfile`` and ``proxy``."""
+    out: dict[str, Any] = {}
+    if params.get("ssl_verify") is not None:
+        out["ssl_verify"] = _ssl_verify(r, p("ssl_verify"), params["ssl_verify"])
+    for key in ("ssl_certfile", "ssl_keyfile"):
+        if params.get(key) is not None:
+            out[key] = _file(r, r.string(p(key), params[key]))
+    if "ssl_keyfile" in out and "ssl_certfile" not in out:
+        raise r.fail(p("ssl_keyfile"), "needs ssl_certfile (the client certificate)")
+    proxy = r.resolve(p("proxy"), params.get("proxy"))
+    if isinstance(proxy, str) and proxy.lower() in ("false", "none", ""):
+        proxy = False
+    if proxy is not None:
+        if proxy is not False and not isinstance(proxy, str):
+            raise r.fail(p("proxy"), f"must be a proxy URL or false, got {_kind(proxy)}")
+        out["proxy"] = proxy
+    return out
 
 
 def _deployment(r: _Reader, index: int, entry: Any, seen_ids: set[str]) -> Deployment:
@@ -327,6 +375,7 @@ def _deployment(r: _Reader, index: int, entry: Any, seen_ids: set[str]) -> Deplo
     for key in own:   # a provider's own settings (credentials, project, region, ...)
         if params.get(key) is not None and key not in extra:
             extra[key] = r.resolve(p(key), params[key])
+    opt.update(_egress_params(r, params, p))
     info = r.mapping(f"{where}: model_info", entry.get("model_info"))
     dep_id = info.get("id")
     if dep_id is not None:
@@ -432,7 +481,7 @@ def load_config(path: str | os.PathLike[str],
         raise r.fail(where, f"YAML error: {problem}") from None
     top = r.mapping("top level", raw)
     for key in top:
-        if key not in ("model_list", "general_settings", "router_settings"):
+        if key not in ("model_list", "general_settings", "router_settings", "litellm_settings"):
             r.warnings.append(f"{key} is not used by gw; ignored")
     entries = top.get("model_list")
     if entries is None:
@@ -443,5 +492,13 @@ def load_config(path: str | os.PathLike[str],
     deployments = tuple(_deployment(r, i, e, seen) for i, e in enumerate(entries))
     general = _general(r, r.mapping("general_settings", top.get("general_settings")))
     router = _router(r, r.mapping("router_settings", top.get("router_settings")))
+    litellm = r.mapping("litellm_settings", top.get("litellm_settings"))
+    ssl_verify: bool | str = True
+    for key, value in litellm.items():
+        if key == "ssl_verify":
+            if value is not None:
+                ssl_verify = _ssl_verify(r, "litellm_settings.ssl_verify", value)
+        else:
+            r.warnings.append(f"litellm_settings.{key} is not used by gw; ignored")
     return Config(path=path, deployments=deployments, general=general, router=router,
-                  warnings=tuple(r.warnings))
+                  warnings=tuple(r.warnings), ssl_verify=ssl_verify)

@@ -4,10 +4,11 @@ Why gw has its own: aiohttp's ``ClientSession.request`` costs about 100 µs of
 CPU per call (URL parsing, cookie jar, tracing hooks, multidicts, request and
 response objects), a third of gwd's whole per-request budget (bench/). An
 upstream call needs none of that: one method, a URL fixed per deployment,
-headers gwd builds itself, no cookies, no redirects, no proxies. This module
-does exactly that much:
+headers gwd builds itself, no cookies, no redirects. This module does exactly
+that much:
 
-* one ``asyncio.Protocol`` per connection, kept alive and reused per origin;
+* one ``asyncio.Protocol`` per connection, kept alive and reused per route (origin,
+  proxy and TLS settings: :class:`gwd.egress.Route`; :mod:`gwd.egress` opens it);
 * bodies framed by Content-Length, chunked transfer coding or the end of the
   connection; gzip/deflate decoded (gw never asks for them, but accepts them);
 * deadlines as single timer handles (no ``asyncio.timeout`` per read): one for
@@ -16,8 +17,9 @@ does exactly that much:
 * a reused connection the server closed while idle is retried once on a fresh
   one, but only when not one byte of the answer came back.
 
-Failures raise :class:`HTTPFailure` with ``kind`` ``connect``, ``timeout``,
-``reset`` or ``bad_response``; an HTTP status is never a failure here.
+Failures raise :class:`HTTPFailure` with ``kind`` ``connect``, ``tls`` (``reason``
+says which: :func:`gwd.egress.tls_reason`), ``timeout``, ``reset`` or
+``bad_response``; an HTTP status is never a failure here.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from . import __version__
+from .egress import EgressError, Route, TLSContexts, open_route, tls_message, tls_reason
+from .egress import Egress as _Egress
 
 MAX_HEAD = 64 * 1024
 USER_AGENT = b"gw/" + __version__.encode()
@@ -40,9 +44,15 @@ IDLE_SECONDS = 30.0
 
 
 class HTTPFailure(Exception):
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.kind = kind
+        self.reason = reason
+
+
+def _tls_failure(exc: ssl.SSLError) -> HTTPFailure:
+    reason = tls_reason(exc)
+    return HTTPFailure("tls", tls_message(reason), reason)
 
 
 class Origin(NamedTuple):
@@ -78,6 +88,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.idle_since = 0.0
         self.used = False
+        self.error: Exception | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -93,6 +104,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.error = exc
         self._wake()
 
     def _wake(self) -> None:
@@ -128,7 +140,7 @@ def _expire(waiter: asyncio.Future[None]) -> None:
 class Response:
     """Status and headers of an upstream answer; the body is read on demand."""
 
-    def __init__(self, pool: Pool, origin: Origin, conn: _Connection, status: int,
+    def __init__(self, pool: Pool, origin: Route, conn: _Connection, status: int,
                  headers: dict[str, str], keep_alive: bool, idle: float,
                  deadline: float) -> None:
         self.status = status
@@ -276,20 +288,24 @@ class Response:
 
 
 class Pool:
-    """Keep-alive connections per origin (the one place gwd opens outbound sockets)."""
+    """Keep-alive connections per route (the one place gwd opens outbound sockets).
 
-    def __init__(self) -> None:
-        self._idle: dict[Origin, deque[_Connection]] = {}
-        self._ssl: ssl.SSLContext | None = None
+    ``egress`` is the way out of calls that name none: by default direct, verifying
+    certificates against the system's trust store."""
+
+    def __init__(self, egress: _Egress | None = None) -> None:
+        self._idle: dict[Route, deque[_Connection]] = {}
+        self._egress = egress
         self._closed = False
         self._sweeper: asyncio.TimerHandle | None = None
 
-    def _context(self) -> ssl.SSLContext:
-        if self._ssl is None:
-            self._ssl = ssl.create_default_context()
-        return self._ssl
+    @property
+    def egress(self) -> _Egress:
+        if self._egress is None:
+            self._egress = _Egress(TLSContexts().get(), None)
+        return self._egress
 
-    def release(self, origin: Origin, conn: _Connection) -> None:
+    def release(self, origin: Route, conn: _Connection) -> None:
         idle = self._idle.setdefault(origin, deque())
         if self._closed or len(idle) >= MAX_IDLE_PER_ORIGIN:
             conn.close()
@@ -311,7 +327,7 @@ class Pool:
         if any(self._idle.values()) and not self._closed:
             self._sweeper = loop.call_later(IDLE_SECONDS / 2, self._sweep, loop)
 
-    def _reuse(self, origin: Origin, now: float) -> _Connection | None:
+    def _reuse(self, origin: Route, now: float) -> _Connection | None:
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
@@ -320,15 +336,17 @@ class Pool:
             conn.close()
         return None
 
-    async def _connect(self, origin: Origin, timeout: float) -> _Connection:
+    async def _connect(self, route: Route, timeout: float) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                _, conn = await loop.create_connection(
-                    lambda: _Connection(loop), origin.host, origin.port,
-                    ssl=self._context() if origin.tls else None)
+                conn = await open_route(route, lambda: _Connection(loop))
         except TimeoutError:
             raise HTTPFailure("timeout", "upstream timed out (connecting)") from None
+        except ssl.SSLError as exc:
+            raise _tls_failure(exc) from None
+        except EgressError as exc:
+            raise HTTPFailure("connect", f"could not connect through the proxy: {exc}") from None
         except OSError as exc:
             raise HTTPFailure("connect", f"could not connect to the upstream "
                                          f"({type(exc).__name__})") from None
@@ -336,12 +354,18 @@ class Pool:
 
     async def request(self, url: str, headers: dict[str, str], body: bytes, *,
                       connect_timeout: float, first_byte_timeout: float,
-                      idle_timeout: float, total_timeout: float) -> Response:
-        """Send ``POST url`` and wait for the response head."""
-        origin, target, host = split_url(url)
+                      idle_timeout: float, total_timeout: float,
+                      egress: _Egress | None = None) -> Response:
+        """Send ``POST url`` (the way ``egress`` says) and wait for the response head."""
+        origin_, target, host = split_url(url)
+        origin = (egress or self.egress).route(origin_)
+        if origin.forwarded:  # an http upstream through a proxy: the absolute URI
+            target = "http://" + host.decode("ascii") + target
         head = bytearray(b"POST " + target.encode("ascii") + b" HTTP/1.1\r\nHost: " + host
                          + b"\r\nUser-Agent: " + USER_AGENT + b"\r\nContent-Length: "
                          + str(len(body)).encode() + b"\r\n")
+        if origin.forwarded and origin.proxy is not None and origin.proxy.authorization:
+            head += b"Proxy-Authorization: " + origin.proxy.authorization.encode() + b"\r\n"
         for name, value in headers.items():
             if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
                 raise HTTPFailure("connect", "a configured header holds a line break")
@@ -369,7 +393,7 @@ class Pool:
                 conn.close()
                 raise
 
-    async def _head(self, origin: Origin, conn: _Connection, first_byte: float,
+    async def _head(self, origin: Route, conn: _Connection, first_byte: float,
                     idle: float, deadline: float) -> Response:
         while True:
             end = conn.buffer.find(b"\r\n\r\n")
@@ -381,12 +405,14 @@ class Pool:
             if len(conn.buffer) > MAX_HEAD:
                 raise HTTPFailure("bad_response", "upstream response head too large")
             if conn.closed:
+                if isinstance(conn.error, ssl.SSLError):  # e.g. a client certificate refused
+                    raise _tls_failure(conn.error)
                 if not conn.buffer:
                     raise _Stale("reset", "upstream closed the connection before answering")
                 raise HTTPFailure("reset", "upstream closed the connection mid-answer")
             await conn.more(first_byte, "waiting for the response")
 
-    def _parse_head(self, origin: Origin, conn: _Connection, end: int, idle: float,
+    def _parse_head(self, origin: Route, conn: _Connection, end: int, idle: float,
                     deadline: float) -> Response | None:
         lines = bytes(conn.buffer[:end]).decode("latin-1").split("\r\n")
         del conn.buffer[: end + 4]

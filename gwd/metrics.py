@@ -26,7 +26,8 @@ Counted as things happen (one hook each):
 * ``Biller.bill`` (every admitted call, once): ``gw_requests_total``,
   ``gw_request_duration_seconds``, ``gw_tokens_total``, ``gw_spend_usd_total``,
   ``gw_unknown_price_calls_total``.
-* The proxy (every upstream attempt, once): ``gw_upstream_attempts_total``.
+* The proxy (every upstream attempt, once): ``gw_upstream_attempts_total``; and
+  ``gw_upstream_tls_errors_total`` (deployment, reason) when the attempt failed in TLS.
   ``outcome`` is ``ok``, ``timeout``, ``connect``, ``reset`` (the upstream
   dropped the connection), ``5xx``, ``429``, ``4xx``, ``bad_response``, or
   ``aborted`` (gwd stopped waiting, e.g. at shutdown). A ``mock/`` deployment answers
@@ -168,9 +169,13 @@ class Metrics:
         self.errors = Metric(
             "gw_http_errors_total", "Error responses by HTTP status and error code.",
             ("status", "code"))
+        self.tls_errors = Metric(
+            "gw_upstream_tls_errors_total", "Upstream TLS failures by deployment and reason "
+            "(expired, unknown_ca, hostname_mismatch, client_certificate, ...).",
+            ("deployment", "reason"))
         self.families: tuple[Metric | Histogram, ...] = (
             self.requests, self.latency, self.attempts, self.tokens, self.spend,
-            self.unpriced, self.errors)
+            self.unpriced, self.errors, self.tls_errors)
 
     def call(self, row: LedgerRow, seconds: float, http_status: int) -> None:
         """A call was billed (``row`` is its ledger row)."""
@@ -188,6 +193,9 @@ class Metrics:
 
     def attempt(self, deployment: str, outcome: str) -> None:
         self.attempts.inc((deployment, outcome))
+
+    def tls_error(self, deployment: str, reason: str) -> None:
+        self.tls_errors.inc((deployment, reason))
 
     def error(self, status: int, code: str) -> None:
         self.errors.inc((str(status), code))

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from .call import Biller, Call
 from .config import Deployment, RouterSettings
+from .egress import tls_failed
 from .errors import GatewayError, RateLimited, UpstreamClientError, UpstreamError, UpstreamTimeout
 from .memo import IdentityMemo
 from .metrics import Metrics
@@ -191,7 +192,7 @@ class Proxy:
         started = time.perf_counter()
         self.router.started(dep)
         try:
-            resp = await self.upstream.open(upstream_req, self.timeouts(dep, False))
+            resp = await self.upstream.open(upstream_req, self.timeouts(dep, False), dep)
             if not 200 <= resp.status < 300:
                 payload = await resp.read(MAX_ERROR_BYTES)
                 raise _status_error(provider, dep, resp.status, payload, resp.headers)
@@ -208,6 +209,8 @@ class Proxy:
         (a :class:`_Retry` when another deployment may do better)."""
         self.router.finished(dep, None)
         if isinstance(exc, UpstreamFailure):
+            if exc.kind == "tls":
+                tls_failed(self.metrics, dep.id, exc.reason)
             exc = _failure_error(dep, exc)
         elif isinstance(exc, BadUpstreamResponse):
             exc = _Retry(UpstreamError(f"deployment {dep.id}: {exc}",
@@ -247,7 +250,7 @@ class Proxy:
         self.router.started(dep)
         resp: UpstreamResponse | None = None
         try:
-            resp = await self.upstream.open(upstream_req, self.timeouts(dep, True))
+            resp = await self.upstream.open(upstream_req, self.timeouts(dep, True), dep)
             if not 200 <= resp.status < 300:
                 payload = await resp.read(MAX_ERROR_BYTES)
                 raise _status_error(provider, dep, resp.status, payload, resp.headers)

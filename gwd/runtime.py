@@ -49,7 +49,7 @@ class Runtime:
         self.auth = Authenticator(g.master_key, self.cache)
         self.prices = PriceTable.packaged()
         self.router = Router(config.router)
-        self.upstream = Upstream()
+        self.upstream = Upstream(config)   # raises ConfigError (a bad CA bundle, proxy URL)
         self.journal = SpendJournal(config.spend_journal_path, database_name(config.database_url),
                                     int(g.spend_journal_max_mb * 1024 * 1024))
         self.recorder = SpendRecorder(self.store, g.spend_flush_interval, self.journal)
@@ -113,6 +113,7 @@ class Runtime:
             raise ConfigError(new.path, "general_settings.database_url",
                               "cannot change while gwd runs; restart gwd to move databases")
         _load_providers(new)
+        self.upstream.configure(new)
         self.config = new
         self.auth = Authenticator(new.general.master_key, self.cache)
         self.cache.stale_if_error = new.general.allow_requests_on_db_unavailable

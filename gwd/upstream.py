@@ -7,15 +7,19 @@ sent to another host: a 3xx is just an answer), and nothing from the client's
 headers is forwarded — providers build the headers from config alone.
 
 Failures are raised as :class:`UpstreamFailure` with a ``kind`` the proxy uses
-to decide on failover: ``connect``, ``timeout``, ``reset`` or ``bad_response``.
+to decide on failover: ``connect``, ``tls``, ``timeout``, ``reset`` or ``bad_response``.
+Each deployment's way out (proxy, TLS settings) comes from :mod:`gwd.egress`.
 An HTTP status, even 5xx, is not a failure here: the caller reads it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
+from .config import Config, Deployment
+from .egress import EgressPlan
 from .http1 import HTTPFailure, Pool
 from .http1 import Response as _Response
 from .providers.base import UpstreamRequest
@@ -36,10 +40,11 @@ class Timeouts:
 class UpstreamFailure(Exception):
     """The upstream could not be reached or broke the exchange (no usable answer)."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.reason = reason   # for ``tls``: expired, unknown_ca, hostname_mismatch, ...
 
     @property
     def is_timeout(self) -> bool:
@@ -49,7 +54,7 @@ class UpstreamFailure(Exception):
 def _failure(exc: HTTPFailure | FramingError) -> UpstreamFailure:
     if isinstance(exc, FramingError):
         return UpstreamFailure("bad_response", str(exc))
-    return UpstreamFailure(exc.kind, str(exc))
+    return UpstreamFailure(exc.kind, str(exc), exc.reason)
 
 
 class Headers(dict[str, str]):
@@ -120,27 +125,39 @@ class UpstreamResponse:
 
 
 class Upstream:
-    """Owns the single outbound connection pool (created in ``start``)."""
+    """Owns the single outbound connection pool (created in ``start``) and the egress
+    plan (``configure``: at construction and on every reload)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: Config | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
         self._pool: Pool | None = None
+        self.plan: EgressPlan | None = None
+        if config is not None:
+            self.configure(config, env)
+
+    def configure(self, config: Config, env: Mapping[str, str] | None = None) -> None:
+        """Build the egress plan for ``config``; raises ConfigError (the old plan stays)."""
+        self.plan = EgressPlan(config, os.environ if env is None else env)
 
     async def start(self) -> None:
-        self._pool = Pool()
+        self._pool = Pool(self.plan.default if self.plan is not None else None)
 
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
 
-    async def open(self, req: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
-        """Send the request and wait for the response headers."""
+    async def open(self, req: UpstreamRequest, timeouts: Timeouts,
+                   dep: Deployment | None = None) -> UpstreamResponse:
+        """Send the request (the way ``dep``'s egress says) and wait for the headers."""
         assert self._pool is not None, "Upstream.start() was not awaited"
+        plan = self.plan
         try:
             resp = await self._pool.request(
                 req.url, req.headers, req.body, connect_timeout=timeouts.connect,
                 first_byte_timeout=timeouts.first_byte, idle_timeout=timeouts.idle,
-                total_timeout=timeouts.total)
+                total_timeout=timeouts.total,
+                egress=plan.get(dep) if plan is not None and dep is not None else None)
         except HTTPFailure as exc:
             raise _failure(exc) from None
         return UpstreamResponse(resp, req.stream_format)

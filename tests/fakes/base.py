@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -99,7 +100,12 @@ def fake_vector(text: str, dimensions: int = 8) -> list[float]:
 
 
 class FakeUpstream:
-    """Base class: server lifecycle, request log, faults. Subclasses add a wire format."""
+    """Base class: server lifecycle, request log, faults. Subclasses add a wire format.
+
+    Set ``tls`` (a server SSLContext) before ``start()`` to serve HTTPS; ``base_url``
+    then names ``https://localhost:<port>`` (the name test certificates carry)."""
+
+    tls: ssl.SSLContext | None = None
 
     def __init__(self, name: str = "fake", *, prompt_tokens: int = 10,
                  completion_tokens: int = 5, reply_text: str | None = None) -> None:
@@ -121,6 +127,8 @@ class FakeUpstream:
     # ---------------------------------------------------------------- lifecycle
     @property
     def base_url(self) -> str:
+        if self.tls is not None:
+            return f"https://localhost:{self.port}"
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Self:
@@ -158,7 +166,7 @@ class FakeUpstream:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        await web.SockSite(self._runner, sock, ssl_context=self.tls).start()
 
     async def _shutdown(self) -> None:
         assert self._stopping is not None and self._runner is not None

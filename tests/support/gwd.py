@@ -85,7 +85,10 @@ class GwdProcess:
             if self.recorder.port == self.port:  # the OS reused the port free_port() freed
                 self.recorder.stop()
                 self.recorder = None
-        env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
+        # the machine's proxy settings are not the test's: gwd honours them (gwd/egress.py)
+        inherited = {k: v for k, v in os.environ.items()
+                     if k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
+        env = {**inherited, "PYTHONPATH": str(REPO), **self.env}
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
                                      env=env, cwd=self.dir)
