@@ -29,8 +29,9 @@ def parser() -> argparse.ArgumentParser:
                    help="config.yaml in the LiteLLM proxy's format")
     p.add_argument("--host", default=None,
                    help="address to bind (default 0.0.0.0 with a master_key, else 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT,
-                   help=f"port to listen on (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                   help=f"port to listen on, 1-65535 (default {DEFAULT_PORT}; 0: any free "
+                   "port, logged at start)")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error"], help="log verbosity")
     p.add_argument("--allow-weak-master-key", action="store_true",
@@ -49,6 +50,17 @@ def _positive(text: str) -> int:
         value = 0
     if not 1 <= value <= 256:
         raise argparse.ArgumentTypeError("must be a whole number from 1 to 256")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be a port number from 1 to 65535 "
+                                         "(or 0 for any free port)")
     return value
 
 
@@ -94,7 +106,9 @@ async def serve(config: Config, host: str, port: int, reuse_port: bool = False) 
         raise SystemExit(f"gwd: config error: {exc}") from None
     app = build_app(runtime)
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                           shutdown_timeout=config.general.drain_timeout, **SERVER_OPTIONS)
+                           shutdown_timeout=config.general.drain_timeout,
+                           keepalive_timeout=config.general.request_header_timeout,
+                           **SERVER_OPTIONS)
     try:
         await runner.setup()
     except StoreUnavailable as exc:
@@ -103,6 +117,7 @@ async def serve(config: Config, host: str, port: int, reuse_port: bool = False) 
     try:
         site = web.TCPSite(runner, host, port, backlog=1024, reuse_port=reuse_port or None)
         await site.start()
+        port = int(runner.addresses[0][1])  # the one the OS chose for --port 0
     except OSError as exc:
         await runner.cleanup()
         raise SystemExit(f"gwd: cannot listen on {host}:{port}: {exc.strerror}") from None
@@ -154,7 +169,10 @@ def _reload(runtime: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.port == 0 and args.workers > 1:
+        p.error("--port 0 cannot be shared by several --workers; give a port")
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

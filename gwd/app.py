@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from . import logbudget
 from .accesslog import access_middleware
 from .handlers import keys, openai, ops, spend
 from .middleware import auth_middleware, error_middleware, redact_parse_errors
@@ -14,6 +15,7 @@ from .runtime import RUNTIME, Runtime
 
 def build_app(runtime: Runtime) -> web.Application:
     redact_parse_errors()
+    logbudget.install()
     app = web.Application(middlewares=[access_middleware, error_middleware, auth_middleware],
                           client_max_size=runtime.max_body_bytes)
     app[RUNTIME] = runtime

@@ -109,6 +109,9 @@ class GeneralSettings:
     metrics_auth: bool = True             # /metrics needs the master key (false: public)
     drain_timeout: float = 30.0           # seconds SIGTERM waits for in-flight requests
     global_max_parallel_requests: int = 1024  # proxy calls served at once; beyond: 503
+    max_parallel_requests_per_key_share: float = 0.5  # one key's share of those; beyond: 429
+    request_header_timeout: float = 30.0  # seconds to send the headers (and idle keep-alive)
+    request_body_timeout: float = 60.0    # seconds to send the whole body once headers are in
     # the database misbehaving (docs/operations.md, "When the database fails")
     spend_journal: str | None = None      # spend rows wait here while the DB is down
     spend_journal_max_mb: float = 64.0    # past this the journal refuses rows (kept in memory)
@@ -451,8 +454,13 @@ def _general(r: _Reader, raw: dict[str, Any]) -> GeneralSettings:
         elif key == "spend_journal":
             if value is not None:
                 opt[key] = r.string(where, value)
-        elif key in ("spend_journal_max_mb", "database_connection_timeout"):
+        elif key in ("spend_journal_max_mb", "database_connection_timeout",
+                     "request_header_timeout", "request_body_timeout"):
             opt[key] = float(r.number(where, value, exclusive=True))
+        elif key == "max_parallel_requests_per_key_share":
+            opt[key] = float(r.number(where, value, exclusive=True))
+            if opt[key] > 1:
+                raise r.fail(where, f"must be a fraction from 0 to 1, got {value}")
         elif key in ("database_connection_pool_limit", "global_max_parallel_requests"):
             opt[key] = r.number(where, value, integer=True, minimum=1)
         elif key == "allow_requests_on_db_unavailable":

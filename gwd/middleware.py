@@ -39,6 +39,7 @@ from .errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    RequestTimeout,
     ServiceUnavailable,
     UnsupportedMediaType,
 )
@@ -54,6 +55,7 @@ JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "")
 IDENTITY_ENCODINGS = ("", "identity")
 #: aiohttp server settings gwd runs with (``gwd`` itself and the in-process tests)
 SERVER_OPTIONS: dict[str, Any] = {"auto_decompress": False}
+CLIENT_CLOSED = 499  # nginx's status for a client that went away before the answer
 
 
 class RedactParseErrors(logging.Filter):
@@ -129,6 +131,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if "Allow" in exc.headers:  # a 405 says which methods the route takes (RFC 9110)
             mapped.headers = {"Allow": exc.headers["Allow"]}
         return _render(request, mapped)
+    except ClientGone:  # nothing to answer and nothing wrong in gwd: one debug line
+        log.debug("client hung up while sending %s %s", request.method, request.path[:200])
+        return web.Response(status=CLIENT_CLOSED)
     except (asyncio.CancelledError, ConnectionError):
         raise
     except Exception:
@@ -164,16 +169,40 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes | bytearray:
+class ClientGone(Exception):
+    """The client hung up while gwd was still reading its request."""
+
+
+async def _read_body(request: web.Request, limit: int, deadline: float) -> bytes | bytearray:
     """The body, refused with 413 past ``limit`` bytes (at once when Content-Length says
-    so). Read here rather than by ``request.read()``, which raises aiohttp's buffer to
-    the limit and copies the body twice: peak memory stays near one body, not five."""
+    so) and with 408 when it has not all arrived ``deadline`` seconds from now (a caller
+    trickling a body must not hold a connection for ever). Read here rather than by
+    ``request.read()``, which raises aiohttp's buffer to the limit and copies the body
+    twice: peak memory stays near one body, not five. A body already in the buffer (the
+    usual case) is taken without arming a timer."""
     length = request.content_length
-    if length is not None and 0 < length <= limit:  # the usual case: one await
+    arrived = b""
+    try:
+        if length is not None and 0 < length <= limit:
+            arrived = request.content.read_nowait(length)
+            if len(arrived) == length:
+                return arrived
+        async with asyncio.timeout(deadline):
+            return await _read_rest(request, limit, length, arrived)
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {deadline:g} "
+                             "seconds.") from None
+    except ConnectionError:
+        raise ClientGone from None
+
+
+async def _read_rest(request: web.Request, limit: int, length: int | None,
+                     arrived: bytes) -> bytes | bytearray:
+    if length is not None and 0 < length <= limit:
         try:
-            return await request.content.readexactly(length)
+            return arrived + await request.content.readexactly(length - len(arrived))
         except asyncio.IncompleteReadError as exc:  # the client sent less than it said
-            return exc.partial
+            return arrived + exc.partial
     body = bytearray()
     if (length or 0) <= limit:
         while chunk := await request.content.readany():
@@ -197,7 +226,9 @@ async def read_json(request: web.Request) -> tuple[Any, int]:
                                         and ctype.endswith("+json")):
         raise UnsupportedMediaType("Send the request body as JSON "
                                    "(Content-Type: application/json).")
-    raw = await _read_body(request, request.app[RUNTIME].max_body_bytes)
+    runtime = request.app[RUNTIME]
+    raw = await _read_body(request, runtime.max_body_bytes,
+                           runtime.config.general.request_body_timeout)
     if not raw.strip():
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:

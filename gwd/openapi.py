@@ -216,14 +216,14 @@ SCHEMAS: Json = {
 
 REASONS = {400: "Bad request: body, parameter, model, budget", 401: "No, unknown, expired or "
            "deleted key", 403: "Key valid but not for this model or route", 404: "Not found",
-           409: "Conflict (from the upstream)", 413: "Body too large",
+           408: "Body not sent in time", 409: "Conflict (from the upstream)", 413: "Body too large",
            415: "Body is not JSON", 422: "Unprocessable (from the upstream)",
            429: "Rate limited", 502: "Upstream failed after retries",
            503: "Database unavailable or gwd shutting down", 504: "Upstream timed out"}
 RID = {"x-request-id": {"$ref": "#/components/headers/RequestId"}}
 AUTH = (401, 503)
 ADMIN = (*AUTH, 403)
-BODY = (400, 413, 415)
+BODY = (400, 408, 413, 415)
 CALL = (*BODY, *AUTH, 403, 404, 409, 422, 429, 502, 504)
 BEARER: list[Json] = [{"bearer": []}, {"apiKey": []}]
 

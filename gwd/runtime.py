@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from .admission import Slots
 from .auth import Authenticator, KeyCache
 from .call import Biller
 from .config import Config, ConfigError, load_config
@@ -60,9 +61,14 @@ class Runtime:
         self.proxy = Proxy(self.router, self.upstream, self.biller, config.router, self.metrics)
         _load_providers(config)
         self.draining = False
-        self.in_flight = 0
+        self.slots = Slots()
         self.started_at = datetime.now(UTC)
         self._housekeeping: asyncio.Task[None] | None = None
+
+    @property
+    def in_flight(self) -> int:
+        """Proxy calls being served now (see :mod:`gwd.admission`)."""
+        return self.slots.in_flight
 
     @property
     def groups(self) -> dict[str, tuple]:  # type: ignore[type-arg]

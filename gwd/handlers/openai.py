@@ -1,16 +1,16 @@
 """The OpenAI-compatible routes: /chat/completions, /completions, /embeddings, /models.
 
-Overload: each process serves at most ``general_settings.global_max_parallel_requests``
-proxy calls at once (1024 by default, LiteLLM's setting of that name). A call past
-the limit is refused at once with 503 ``overloaded`` and ``Retry-After: 1``, before
-its body is read: no upstream request, no ledger row.
+Overload and fairness: a call takes a proxy slot only once its body is read and
+valid, and each process serves at most ``global_max_parallel_requests`` calls at
+once, of which one key holds at most its share (see :mod:`gwd.admission`). A
+refused call gets 503 ``overloaded`` or 429 ``parallel_request_limit``, with
+``Retry-After: 1``: no upstream request, no ledger row.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from ..errors import ServiceUnavailable
 from ..middleware import CALL, PROXY, Handler, identity, json_response, read_json, route_auth
 from ..policy import allowed_models
 from ..providers.base import Endpoint
@@ -22,21 +22,20 @@ def call_handler(endpoint: Endpoint) -> Handler:
     @route_auth(PROXY)
     async def handle(request: web.Request) -> web.StreamResponse:
         runtime = request.app[RUNTIME]
-        limit = runtime.config.general.global_max_parallel_requests
-        if runtime.in_flight >= limit:  # shed before reading the body: no upstream, no row
-            raise ServiceUnavailable(f"gwd is serving its limit of {limit} concurrent calls; "
-                                     "retry shortly.", code="overloaded",
-                                     headers={"Retry-After": "1"})
-        runtime.in_flight += 1
+        body, size = await read_json(request)
+        req = validate(endpoint, body, size)
+        ident = identity(request)
+        caller = ident.token_hash or "master"
+        general = runtime.config.general
+        runtime.slots.take(caller, general.global_max_parallel_requests,
+                           general.max_parallel_requests_per_key_share)
         try:
-            body, size = await read_json(request)
-            call = request[CALL] = await runtime.policy.admit(identity(request),
-                                                              validate(endpoint, body, size))
+            call = request[CALL] = await runtime.policy.admit(ident, req)
             if call.request.stream:
                 return await runtime.proxy.stream(call, request)
             return await runtime.proxy.complete(call, request)
         finally:
-            runtime.in_flight -= 1
+            runtime.slots.give(caller)
     handle.__name__ = f"{endpoint}_handler"
     return handle
 

@@ -334,12 +334,13 @@ async def test_d9_calls_past_the_parallel_limit_are_shed_fast_with_no_upstream_c
             "model": "openai/gpt-4o", "api_base": fake.base_url, **PRICES}}],
             "general_settings": {"master_key": MASTER_KEY, "database_url": db,
                                  "global_max_parallel_requests": 20}})
-        key = new_key(proc)
+        keys = [new_key(proc), new_key(proc)]  # one key may hold only half the slots
         body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
-        headers = {"Authorization": f"Bearer {key}"}
 
-        async def one(session: aiohttp.ClientSession) -> tuple[int, str, str | None, float]:
+        async def one(session: aiohttp.ClientSession, i: int = 0
+                      ) -> tuple[int, str, str | None, float]:
             started = time.perf_counter()
+            headers = {"Authorization": f"Bearer {keys[i % 2]}"}
             async with session.post(proc.direct_url + "/v1/chat/completions", json=body,
                                     headers=headers) as r:   # timed: not via the recorder
                 data = await r.json()
@@ -347,10 +348,10 @@ async def test_d9_calls_past_the_parallel_limit_are_shed_fast_with_no_upstream_c
                         r.headers.get("Retry-After"), time.perf_counter() - started)
 
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
-            admitted = [asyncio.create_task(one(session)) for _ in range(20)]
+            admitted = [asyncio.create_task(one(session, i)) for i in range(20)]
             while len(fake.requests) < 20:               # all 20 are now in flight upstream
                 await asyncio.sleep(0.01)
-            shed = await asyncio.gather(*(one(session) for _ in range(40)))
+            shed = await asyncio.gather(*(one(session, i) for i in range(40)))
             served = await asyncio.gather(*admitted)
             after = await one(session)                   # capacity is back once they end
         assert {s[:3] for s in shed} == {(503, "overloaded", "1")}
@@ -358,7 +359,10 @@ async def test_d9_calls_past_the_parallel_limit_are_shed_fast_with_no_upstream_c
         assert percentile(times, 50) <= 0.050 and times[-1] <= 0.5, times
         assert [s[0] for s in served] == [200] * 20 and after[0] == 200
         assert len(fake.requests) == 21                  # the shed calls never went upstream
-        httpx.get(proc.base_url + "/key/info", params={"key": key}, headers=MASTER, timeout=10)
-        t = totals(db, key_hash(key))
-        assert (t.ledger_rows, t.key_requests) == (21, 21)   # and left no ledger row
-        assert t.key_spend == t.ledger_sum == 21 * cost(10, 5)
+        for key in keys:
+            httpx.get(proc.base_url + "/key/info", params={"key": key}, headers=MASTER,
+                      timeout=10)
+        t = [totals(db, key_hash(key)) for key in keys]
+        assert [(x.ledger_rows, x.key_requests) for x in t] == [(11, 11), (10, 10)]  # no row
+        assert [x.key_spend == x.ledger_sum for x in t] == [True, True]   # for the shed ones
+        assert t[0].key_spend + t[1].key_spend == 21 * cost(10, 5)
