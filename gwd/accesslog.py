@@ -15,6 +15,8 @@ lines on stderr (whatever ``--log-level`` says)::
      "deployment": "openai/gpt-4o@api.openai.com", "call_status": "success",
      "prompt_tokens": 10, "completion_tokens": 5, "cost": 0.000075}
 
+Every non-2xx line also has ``reason``: the error message the client got (and its
+``error_code``), or what the status means (499: the client hung up).
 ``path`` never has the query string (``/key/info?key=sk-…`` carries a key).
 The caller is named by its public ``key_id`` (``"master"`` for the master
 key) and ``key_alias``: never the key, never its hash. A client that hung up (on a
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from http import HTTPStatus
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -34,13 +37,15 @@ import orjson
 from aiohttp import web
 
 from .call import new_request_id
-from .middleware import CALL, IDENTITY, Handler
+from .middleware import CALL, ERROR, IDENTITY, Handler
 from .money import to_json
 from .runtime import RUNTIME
 
 log = logging.getLogger("gwd.access")
 CLIENT_CLOSED = 499  # nginx's status for a client that went away before the answer ended
 MAX_PATH = 512
+MAX_REASON = 300
+REASONS = {CLIENT_CLOSED: "the client closed the connection before the answer ended"}
 
 
 class _Stderr(logging.Handler):
@@ -61,6 +66,15 @@ def _logger() -> logging.Logger:
     return log
 
 
+def _reason(status: int) -> str:
+    if status in REASONS:
+        return REASONS[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
 def entry(request: web.Request, status: int, latency: float, request_id: str) -> dict[str, Any]:
     """The access log fields of one finished request."""
     out: dict[str, Any] = {
@@ -71,6 +85,13 @@ def entry(request: web.Request, status: int, latency: float, request_id: str) ->
     if ident is not None:
         out["key_id"] = ident.key.key_id if ident.key is not None else "master"
         out["key_alias"] = ident.alias
+    if not 200 <= status < 300:
+        error = request.get(ERROR)
+        if error is not None:
+            out["error_code"] = error.code
+            out["reason"] = error.message[:MAX_REASON]
+        else:
+            out["reason"] = _reason(status)
     call = request.get(CALL)
     if call is not None:
         out["model_group"] = call.group

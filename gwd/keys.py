@@ -4,7 +4,8 @@ A key is ``sk-`` + 22 url-safe characters (128 random bits); only its SHA-256
 is stored. Admin bodies are strict: an unknown or mistyped field is a 400
 naming it, and nothing is stored. Durations follow :mod:`gwd.durations`. The
 free-form ``config`` and ``metadata`` objects are nested at most ``MAX_DEPTH``
-levels (as request bodies are; deeper ones could not even be stored).
+levels (as request bodies are; deeper ones could not even be stored) and hold at
+most 64 KB of JSON each (a key record is cached and read on every call).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from .durations import DurationError, parse_duration
 from .errors import InvalidRequest
@@ -25,6 +28,7 @@ MAX_NAME = 256
 MAX_LIST = 1000
 MAX_BUDGET = Decimal("1000000000")
 MAX_DEPTH = 64
+MAX_OBJECT_BYTES = 64 * 1024   # each of 'config' and 'metadata', as compact JSON
 
 
 def new_key() -> str:
@@ -100,6 +104,9 @@ def parse_fields(body: Any, *, required: tuple[str, ...] = (),
                 raise _bad(f"'{name}' must be an object", name)
             if _too_deep(body[name]):
                 raise _bad(f"'{name}' is nested more than {MAX_DEPTH} levels deep", name)
+            if len(orjson.dumps(body[name])) > MAX_OBJECT_BYTES:
+                raise _bad(f"'{name}' is larger than {MAX_OBJECT_BYTES // 1024} KB of JSON",
+                           name)
             out[name] = body[name]
         elif name in body:
             out[name] = {}

@@ -17,8 +17,9 @@ from collections.abc import Callable
 
 WINDOW = 10.0
 BURST = 20
-#: the loggers clients can drive: aiohttp's server and web loggers, asyncio's and gwd's edge
-NOISY = ("aiohttp.server", "aiohttp.web", "aiohttp.internal", "asyncio", "gwd.http")
+#: the loggers clients can drive: aiohttp's, asyncio's, gwd's edge, upstream failures
+NOISY = ("aiohttp.server", "aiohttp.web", "aiohttp.internal", "asyncio", "gwd.http",
+         "gwd.events.upstream")
 
 
 class LogBudget(logging.Filter):

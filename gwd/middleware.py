@@ -51,6 +51,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC, PROXY, ADMIN, METRICS = "public", "proxy", "admin", "metrics"
 IDENTITY = web.RequestKey("gw.identity", Identity)
 CALL = web.RequestKey("gw.call", Call)  # set by the proxy handlers once a call is admitted
+ERROR = web.RequestKey("gw.error", GatewayError)  # the error a request was answered with
 JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "")
 IDENTITY_ENCODINGS = ("", "identity")
 #: aiohttp server settings gwd runs with (``gwd`` itself and the in-process tests)
@@ -104,7 +105,13 @@ def error_response(error: GatewayError) -> web.Response:
 
 
 def _render(request: web.Request, error: GatewayError) -> web.Response:
-    request.app[RUNTIME].metrics.error(error.status, error.code)
+    runtime = request.app[RUNTIME]
+    runtime.metrics.error(error.status, error.code)
+    if error.code == "database_unavailable":
+        runtime.dbwatch.fault(f"{request.method} {request.path}")
+    request[ERROR] = error
+    if error.status == 429 and "Retry-After" not in error.headers:  # every 429 says when
+        error.headers = {**error.headers, "Retry-After": "1"}
     return error_response(error)
 
 

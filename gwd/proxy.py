@@ -12,6 +12,8 @@ error event. Every call is billed exactly once (see :mod:`gwd.call`).
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 from collections.abc import Iterable
 from decimal import Decimal
@@ -24,6 +26,7 @@ from .call import Biller, Call
 from .config import Deployment, RouterSettings
 from .egress import tls_failed
 from .errors import GatewayError, RateLimited, UpstreamClientError, UpstreamError, UpstreamTimeout
+from .events import caller, emit, upstream_log
 from .memo import IdentityMemo
 from .metrics import Metrics
 from .providers import get_provider
@@ -100,9 +103,8 @@ def _final_error(errors: list[_Retry]) -> GatewayError:
         return UpstreamError("no deployment could be tried")
     if all(isinstance(e.error, RateLimited) for e in errors):
         after = max((e.retry_after or 0 for e in errors), default=0)
-        headers = {"Retry-After": str(int(after))} if after else {}
         return RateLimited("every deployment of this model is rate limited; retry later",
-                           headers=headers)
+                           headers={"Retry-After": str(max(1, math.ceil(after)))})
     last = errors[-1].error
     tried = len(errors)
     if isinstance(last, UpstreamTimeout):
@@ -199,14 +201,15 @@ class Proxy:
             payload = await resp.read()
             completion = provider.parse_response(dep, req.endpoint, req.body, payload)
         except BaseException as exc:
-            raise self._attempt_failed(dep, exc) from None
+            raise self._attempt_failed(dep, exc, call) from None
         self.router.finished(dep, time.perf_counter() - started)
         self.metrics.attempt(dep.id, "ok")
         return completion
 
-    def _attempt_failed(self, dep: Deployment, exc: BaseException) -> BaseException:
-        """Account for an attempt that ended with ``exc``; returns the exception to raise
-        (a :class:`_Retry` when another deployment may do better)."""
+    def _attempt_failed(self, dep: Deployment, exc: BaseException,
+                        call: Call) -> BaseException:
+        """Account for (and log) an attempt that ended with ``exc``; returns the exception
+        to raise (a :class:`_Retry` when another deployment may do better)."""
         self.router.finished(dep, None)
         if isinstance(exc, UpstreamFailure):
             if exc.kind == "tls":
@@ -215,8 +218,11 @@ class Proxy:
         elif isinstance(exc, BadUpstreamResponse):
             exc = _Retry(UpstreamError(f"deployment {dep.id}: {exc}",
                                        code="upstream_bad_response"), "bad_response")
-        self.metrics.attempt(dep.id, exc.outcome if isinstance(exc, _Retry)
-                             else "4xx" if isinstance(exc, GatewayError) else "aborted")
+        outcome = exc.outcome if isinstance(exc, _Retry) \
+            else "4xx" if isinstance(exc, GatewayError) else "aborted"
+        self.metrics.attempt(dep.id, outcome)
+        if outcome != "aborted":  # gwd stopped waiting (client gone, shutdown): no fault
+            _log_failure(call, dep, outcome, exc.error if isinstance(exc, _Retry) else exc)
         return exc
 
     # ------------------------------------------------------------------ stream
@@ -267,7 +273,7 @@ class Proxy:
         except BaseException as exc:
             if resp is not None:
                 resp.close()
-            raise self._attempt_failed(dep, exc) from None
+            raise self._attempt_failed(dep, exc, call) from None
         self.metrics.attempt(dep.id, "ok")
         return resp, translator, first, started
 
@@ -298,7 +304,9 @@ class Proxy:
                 await response.write(DONE)
             else:
                 self.biller.bill(call, dep, translator.usage(), "error")
-                await response.write(encode_error(_stream_error(failure).body()))
+                error = _stream_error(failure)
+                _log_failure(call, dep, "stream_cut", error)
+                await response.write(encode_error(error.body()))
             return response
         except ConnectionError:   # the client hung up: bill its part; nothing left to answer
             self.biller.bill(call, dep, translator.usage(), "client_closed")
@@ -351,6 +359,12 @@ def _stream_error(failure: Exception | None) -> GatewayError:
         return UpstreamError(f"upstream stream failed: {failure}")
     return UpstreamError("the upstream stream ended before it was complete",
                          code="upstream_stream_truncated")
+
+
+def _log_failure(call: Call, dep: Deployment, reason: str, error: BaseException) -> None:
+    emit(logging.WARNING, "upstream_failure", upstream_log, deployment=dep.id,
+         model_group=call.group, reason=reason, detail=getattr(error, "message", error),
+         key_id=caller(call.identity), request_id=call.request_id)
 
 
 def _wants_usage(body: dict[str, Any]) -> bool:

@@ -17,11 +17,14 @@ of a group is cooling down, gwd still tries them rather than failing outright.
 and applies the cooldown rule: more than ``allowed_fails`` failures within a
 minute (a connect error, timeout, 429 or 5xx each count one) cools the
 deployment down for ``cooldown_time`` seconds, or for the upstream's
-``Retry-After`` (capped at 5 minutes) when it is longer.
+``Retry-After`` (capped at 5 minutes) when it is longer. Each cooldown's start is
+logged as it happens and its end when the deployment is next considered
+(:mod:`gwd.events`).
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections import deque
@@ -29,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .config import Deployment, RouterSettings
+from .events import emit
 
 FAIL_WINDOW = 60.0
 MAX_RETRY_AFTER = 300.0
@@ -43,6 +47,7 @@ class Health:
     failures: deque[float] = field(default_factory=deque)
     successes: int = 0
     errors: int = 0
+    cooling: bool = False                 # a cooldown began and its end is not logged yet
 
 
 def _weights(deps: Sequence[Deployment]) -> list[float]:
@@ -102,10 +107,12 @@ class Router:
     def plan(self, deps: Sequence[Deployment]) -> list[Deployment]:
         """The deployments one call may try, in order (at most 1 + num_retries)."""
         if len(deps) == 1:  # nothing to choose (and no failover either)
-            self._h(deps[0])
+            if self._h(deps[0]).cooling:
+                self._cooled(deps[0])
             return [deps[0]]
         for dep in deps:
-            self._h(dep)
+            if self._h(dep).cooling:
+                self._cooled(dep)
         ordered = order(self.settings.routing_strategy, deps, self.health, self.rng,
                         self.clock())
         return ordered[: 1 + self.settings.num_retries]
@@ -134,7 +141,20 @@ class Router:
             span = self.settings.cooldown_time
             if retry_after is not None:
                 span = max(span, min(retry_after, MAX_RETRY_AFTER))
+            if h.cooldown_until <= now:
+                h.cooling = True
+                emit(logging.WARNING, "deployment_cooldown_start", deployment=dep.id,
+                     model_group=dep.model_name, seconds=round(span, 3),
+                     failures_last_minute=len(h.failures), retry_after=retry_after)
             h.cooldown_until = max(h.cooldown_until, now + span)
+
+    def _cooled(self, dep: Deployment) -> None:
+        """Log the end of a cooldown, once, when the deployment is next considered."""
+        h = self._h(dep)
+        if h.cooldown_until <= self.clock():
+            h.cooling = False
+            emit(logging.INFO, "deployment_cooldown_end", deployment=dep.id,
+                 model_group=dep.model_name)
 
     def cooling(self, dep: Deployment) -> bool:
         return self._h(dep).cooldown_until > self.clock()

@@ -18,7 +18,10 @@ from aiohttp import web
 from .admission import Slots
 from .auth import Authenticator, KeyCache
 from .call import Biller
+from .confdiff import changes
 from .config import Config, ConfigError, load_config
+from .dbwatch import DatabaseWatch
+from .events import emit
 from .journal import SpendJournal, database_name
 from .metrics import Metrics
 from .policy import Policy
@@ -62,6 +65,7 @@ class Runtime:
         _load_providers(config)
         self.draining = False
         self.slots = Slots()
+        self.dbwatch = DatabaseWatch(self.store)
         self.started_at = datetime.now(UTC)
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -87,6 +91,7 @@ class Runtime:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
+        await self.dbwatch.close()
         await self.recorder.close()
         await self.upstream.close()
         await self.store.close()
@@ -112,8 +117,24 @@ class Runtime:
             except Exception:
                 log.warning("housekeeping: could not expire old budget reservations")
 
-    def reload(self) -> Config:
-        """Re-read the config file; raises ConfigError and keeps the old config if bad."""
+    def reload(self, trigger: str = "http") -> Config:
+        """Re-read the config file; raises ConfigError and keeps the old config if bad.
+        Either way one ``config_reloaded`` / ``config_reload_failed`` event is logged,
+        naming what changed (:mod:`gwd.confdiff`) or why not, and the ``trigger``."""
+        old = self.config
+        try:
+            new = self._reload()
+        except ConfigError as exc:
+            emit(logging.ERROR, "config_reload_failed", trigger=trigger, path=old.path,
+                 error=exc, result="config not reloaded, the old one keeps serving")
+            raise
+        changed = changes(old, new)
+        emit(logging.INFO, "config_reloaded", trigger=trigger, path=new.path,
+             model_groups=len(new.groups), deployments=len(new.deployments),
+             changed=",".join(changed) or "nothing")
+        return new
+
+    def _reload(self) -> Config:
         new = load_config(self.config.path)
         if new.database_url != self.config.database_url:
             raise ConfigError(new.path, "general_settings.database_url",

@@ -26,6 +26,7 @@ MAX_N = 128
 MAX_TOKENS_CAP = 1_000_000
 MAX_DEPTH = 64
 MAX_MODEL_LEN = 256
+MAX_LOGIT_BIAS = 1024
 IMAGE_TOKEN_ALLOWANCE = 1600
 
 FORBIDDEN = frozenset({
@@ -218,11 +219,39 @@ def _messages(messages: Any) -> None:
         where = f"messages.{i}.content"
         if content is not None and not isinstance(content, (str, list)):
             raise _bad(f"'{where}' must be a string or a list of content parts", param=where)
-        if isinstance(content, list) and not all(isinstance(p, dict) for p in content):
-            raise _bad(f"'{where}' parts must be objects", param=where)
+        if isinstance(content, list):
+            _parts(content, where)
         if content is None and role not in ("assistant", "function") \
                 and "tool_calls" not in m:
             raise _bad(f"'{where}' is required", param=where)
+
+
+def _parts(parts: list[Any], where: str) -> None:
+    for j, part in enumerate(parts):
+        if not isinstance(part, dict):
+            raise _bad(f"'{where}' parts must be objects", param=where)
+        if part.get("type") == "text" and not isinstance(part.get("text"), str):
+            raise _bad(f"'{where}.{j}.text' is required in a text part and must be a string",
+                       param=f"{where}.{j}.text")
+
+
+def _logit_bias(body: Mapping[str, Any], name: str) -> None:
+    """OpenAI's shape: token ids (as strings) to a bias from -100 to 100."""
+    bias = body[name]
+    if bias is None:
+        return
+    if not isinstance(bias, dict) or len(bias) > MAX_LOGIT_BIAS:
+        raise _bad(f"'logit_bias' must be an object of at most {MAX_LOGIT_BIAS} token ids",
+                   param=name)
+    for token, value in bias.items():
+        if not (token.isascii() and token.isdigit()) or not _is_num(value) or not -100 <= value <= 100:
+            raise _bad("'logit_bias' must map token ids (digits) to numbers from -100 to "
+                       f"100; got {token[:20]!r}", param=name)
+
+
+def _no_empty_input(value: Any) -> None:
+    if value == "" or (isinstance(value, list) and "" in value):
+        raise _bad("'input' cannot be an empty string", param="input")
 
 
 def validate(endpoint: Endpoint, body: Any, raw_size: int) -> CallRequest:
@@ -252,6 +281,7 @@ def validate(endpoint: Endpoint, body: Any, raw_size: int) -> CallRequest:
         if "input" not in body:
             raise _bad("'input' is required", param="input")
         _strings_or_tokens(body["input"], "input", MAX_INPUTS)
+        _no_empty_input(body["input"])
         return CallRequest(endpoint, model, False, body, None, raw_size)
     if endpoint == "chat":
         _messages(body.get("messages"))
@@ -311,7 +341,7 @@ _SAMPLING_CHECKS: dict[str, Check] = {
     "temperature": _num(0, 2), "top_p": _num(0, 1), "presence_penalty": _num(-2, 2),
     "frequency_penalty": _num(-2, 2), "n": _int(1, MAX_N), "seed": _int(-(2**63), 2**63 - 1),
     "top_k": _int(0, 1_000_000), "min_p": _num(0, 1), "repetition_penalty": _num(0, 100),
-    "logit_bias": _of((dict,), "an object"), "stop": _stop,
+    "logit_bias": _logit_bias, "stop": _stop,
     "max_tokens": _int(1, MAX_TOKENS_CAP), "max_completion_tokens": _int(1, MAX_TOKENS_CAP),
 }
 #: per endpoint, the optional fields whose type or range is checked (run when present)

@@ -31,6 +31,7 @@ import contextlib
 import logging
 import time
 
+from .events import emit
 from .journal import JournalError, SpendJournal
 from .store.base import LedgerRow, Store, StoreUnavailable
 
@@ -137,13 +138,15 @@ class SpendRecorder:
             except StoreUnavailable as exc:
                 if not self._down:
                     self._down = True
-                    log.warning("spend: the database is unavailable (%s); ledger rows go to "
-                                "the journal until it is back", exc)
+                    emit(logging.ERROR, "database_fault", backend=self.store.backend,
+                         during="spend flush", reason=exc,
+                         result="ledger rows go to the journal until it is back")
                 await self._spill()
                 raise
             if self._down:
                 self._down = False
-                log.info("spend: the database is reachable again; pending spend written")
+                emit(logging.INFO, "database_recovered", backend=self.store.backend,
+                     during="spend flush", result="pending spend written")
 
     async def _write_buffer(self) -> None:
         while self._rows:

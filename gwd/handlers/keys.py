@@ -15,6 +15,7 @@ from ..runtime import RUNTIME, Runtime
 from ..store.base import KeyRecord, StoreUnavailable
 
 MAX_PAGE = 1_000_000
+MAX_DELETE = 1000  # keys per /key/delete request
 
 
 def _unavailable() -> ServiceUnavailable:
@@ -140,9 +141,12 @@ async def delete(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or set(body) - {"keys"}:
         raise InvalidRequest("Send {\"keys\": [\"sk-...\" or \"key-...\"]}.", param="keys")
     refs = body.get("keys")
-    if not isinstance(refs, list) or not refs or len(refs) > 1000:
+    if not isinstance(refs, list) or not refs:
         raise InvalidRequest("'keys' must be a non-empty list of keys or key_ids.",
                              param="keys")
+    if len(refs) > MAX_DELETE:
+        raise InvalidRequest(f"'keys' has {len(refs)} items; at most {MAX_DELETE} keys can "
+                             "be deleted in one request.", param="keys")
     hashes: dict[str, str] = {}
     for ref in refs:
         ref = _ref(ref, "keys")

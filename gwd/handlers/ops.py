@@ -60,7 +60,7 @@ async def health(request: web.Request) -> web.Response:
 async def reload_config(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
-        config = runtime.reload()
+        config = runtime.reload("http")
     except ConfigError as exc:
         raise InvalidRequest(f"config not reloaded, the old one keeps serving: {exc}",
                              code="invalid_config") from None
