@@ -378,6 +378,8 @@ def _deployment(r: _Reader, index: int, entry: Any, seen_ids: set[str]) -> Deplo
     for key in own:   # a provider's own settings (credentials, project, region, ...)
         if params.get(key) is not None and key not in extra:
             extra[key] = r.resolve(p(key), params[key])
+            if key in catalog.PARAM_NOTES:
+                r.warnings.append(f"{p(key)}: {catalog.PARAM_NOTES[key]}")
     opt.update(_egress_params(r, params, p))
     info = r.mapping(f"{where}: model_info", entry.get("model_info"))
     dep_id = info.get("id")

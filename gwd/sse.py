@@ -7,7 +7,12 @@ line ends) and return complete events. They are bounded: an event larger than
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import orjson
+
+if TYPE_CHECKING:
+    from .eventstream import EventStreamDecoder
 
 DONE = b"data: [DONE]\n\n"
 MAX_EVENT_BYTES = 8 * 1024 * 1024
@@ -108,5 +113,8 @@ class NDJSONDecoder:
         return [(None, rest)] if rest else []
 
 
-def decoder_for(stream_format: str) -> SSEDecoder | NDJSONDecoder:
+def decoder_for(stream_format: str) -> SSEDecoder | NDJSONDecoder | EventStreamDecoder:
+    if stream_format == "aws-eventstream":   # Bedrock's binary framing (eventstream.py)
+        from .eventstream import EventStreamDecoder
+        return EventStreamDecoder()
     return NDJSONDecoder() if stream_format == "ndjson" else SSEDecoder()

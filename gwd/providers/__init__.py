@@ -27,6 +27,7 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "huggingface": ("huggingface", "HuggingFaceProvider"),
     "gemini": ("gemini", "GeminiProvider"),
     "cohere": ("cohere", "CohereProvider"),
+    "bedrock": ("bedrock", "BedrockProvider"),
 }
 _REGISTRY: dict[str, Provider] = {}
 

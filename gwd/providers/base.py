@@ -33,7 +33,7 @@ import orjson
 from ..config import Deployment
 
 Endpoint = Literal["chat", "completions", "embeddings"]
-StreamFormat = Literal["sse", "ndjson"]
+StreamFormat = Literal["sse", "ndjson", "aws-eventstream"]
 Json = dict[str, Any]
 
 

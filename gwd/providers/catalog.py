@@ -82,6 +82,16 @@ NATIVE: dict[str, tuple[str, ...]] = {
     "huggingface": (),
     "gemini": (),
     "cohere": (),
+    "bedrock": ("aws_access_key_id", "aws_secret_access_key", "aws_session_token",
+                "aws_region_name", "aws_profile_name", "aws_role_name", "aws_session_name",
+                "aws_bedrock_runtime_endpoint"),
+}
+
+#: provider settings gw reads but does not act on fully: the start-up warning for each
+PARAM_NOTES: dict[str, str] = {
+    "aws_role_name": "gw does not assume IAM roles (no STS call); the deployment signs with "
+                     "the other credentials (keys, profile or environment)",
+    "aws_session_name": "used only with aws_role_name, which gw does not do; ignored",
 }
 
 #: what a native prefix reads its key from when the config gives none

@@ -10,6 +10,7 @@ gwd in a separate process can all use it::
 
 from .anthropic_fake import AnthropicFake
 from .base import FakeUpstream, Fault, JsonReply, RecordedRequest, StreamReply
+from .bedrock_fake import BedrockFake
 from .cohere_fake import CohereFake
 from .compatible_fake import MistralFake
 from .gemini_fake import GeminiFake
@@ -17,6 +18,6 @@ from .ollama_fake import OllamaFake
 from .openai_fake import AzureFake, OpenAIFake
 from .tgi_fake import TGIFake
 
-__all__ = ["AnthropicFake", "AzureFake", "CohereFake", "FakeUpstream", "Fault", "GeminiFake",
-           "JsonReply", "MistralFake", "OllamaFake", "OpenAIFake", "RecordedRequest",
-           "StreamReply", "TGIFake"]
+__all__ = ["AnthropicFake", "AzureFake", "BedrockFake", "CohereFake", "FakeUpstream", "Fault",
+           "GeminiFake", "JsonReply", "MistralFake", "OllamaFake", "OpenAIFake",
+           "RecordedRequest", "StreamReply", "TGIFake"]

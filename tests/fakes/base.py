@@ -61,6 +61,7 @@ class RecordedRequest:
     headers: dict[str, str]   # names lower-cased: headers["authorization"]
     json: Any                 # parsed JSON body, None when absent or not JSON
     body: bytes
+    raw_path: str = ""        # the path as sent, still percent-encoded (for signatures)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -253,7 +254,7 @@ class FakeUpstream:
         rec = RecordedRequest(method=request.method, path=request.path,
                               query=dict(request.query),
                               headers={k.lower(): v for k, v in request.headers.items()},
-                              json=parsed, body=raw)
+                              json=parsed, body=raw, raw_path=request.raw_path)
         with self._lock:
             self._requests.append(rec)
         fault = self._next_fault()
