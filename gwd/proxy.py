@@ -190,6 +190,8 @@ class Proxy:
             self.router.finished(dep, time.perf_counter() - started)
             self.metrics.attempt(dep.id, "ok")
             return completion
+        if provider.prepares:   # e.g. a token refresh (vertex_ai/); no-op for the rest
+            await provider.prepare(dep)
         upstream_req = provider.build_request(dep, req.endpoint, req.body, stream=False)
         started = time.perf_counter()
         self.router.started(dep)
@@ -251,6 +253,8 @@ class Proxy:
         """Open the upstream stream and read until its first chunk (failover is still
         possible until then)."""
         req = call.request
+        if provider.prepares:   # e.g. a token refresh (vertex_ai/); no-op for the rest
+            await provider.prepare(dep)
         upstream_req = provider.build_request(dep, req.endpoint, req.body, stream=True)
         started = time.perf_counter()
         self.router.started(dep)

@@ -28,6 +28,7 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "gemini": ("gemini", "GeminiProvider"),
     "cohere": ("cohere", "CohereProvider"),
     "bedrock": ("bedrock", "BedrockProvider"),
+    "vertex_ai": ("vertex", "VertexProvider"),
 }
 _REGISTRY: dict[str, Provider] = {}
 

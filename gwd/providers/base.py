@@ -161,6 +161,13 @@ class Provider(ABC):
     def supports(self, endpoint: Endpoint) -> bool:
         return True
 
+    #: True when :meth:`prepare` must be awaited before ``build_request`` (vertex_ai/)
+    prepares: bool = False
+
+    async def prepare(self, dep: Deployment) -> None:
+        """Async, I/O-doing set-up of one call (e.g. a fresh OAuth2 token), kept out of
+        the pure functions: they then read what it left. Default: nothing."""
+
 
 # ---------------------------------------------------------------- shared pure helpers
 

@@ -85,6 +85,7 @@ NATIVE: dict[str, tuple[str, ...]] = {
     "bedrock": ("aws_access_key_id", "aws_secret_access_key", "aws_session_token",
                 "aws_region_name", "aws_profile_name", "aws_role_name", "aws_session_name",
                 "aws_bedrock_runtime_endpoint"),
+    "vertex_ai": ("vertex_project", "vertex_location", "vertex_credentials"),
 }
 
 #: provider settings gw reads but does not act on fully: the start-up warning for each

@@ -17,7 +17,8 @@ from .gemini_fake import GeminiFake
 from .ollama_fake import OllamaFake
 from .openai_fake import AzureFake, OpenAIFake
 from .tgi_fake import TGIFake
+from .vertex_fake import VertexFake
 
 __all__ = ["AnthropicFake", "AzureFake", "BedrockFake", "CohereFake", "FakeUpstream", "Fault",
            "GeminiFake", "JsonReply", "MistralFake", "OllamaFake", "OpenAIFake",
-           "RecordedRequest", "StreamReply", "TGIFake"]
+           "RecordedRequest", "StreamReply", "TGIFake", "VertexFake"]
