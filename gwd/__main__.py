@@ -12,6 +12,7 @@ import contextlib
 import gc
 import ipaddress
 import logging
+import os
 import signal
 import sys
 
@@ -26,8 +27,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gwd", description="gw's daemon: an OpenAI-compatible LLM gateway with virtual "
         "keys, budgets and exact spend tracking.")
-    p.add_argument("--config", required=True, metavar="PATH",
+    p.add_argument("--config", metavar="PATH",
                    help="config.yaml in the LiteLLM proxy's format")
+    p.add_argument("--check-config", metavar="PATH",
+                   help="check a config: print every warning and error, exit 0 (usable) or 1, "
+                        "without starting")
     p.add_argument("--host", default=None,
                    help="address to bind (default 0.0.0.0 with a master_key, else 127.0.0.1)")
     p.add_argument("--port", type=_port, default=DEFAULT_PORT,
@@ -168,17 +172,24 @@ def _reload(runtime: object) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = parser()
     args = p.parse_args(argv)
+    if args.check_config is not None:
+        from .config_check import check_config
+        raise SystemExit(check_config(args.check_config))
+    if args.config is None:
+        p.error("the following arguments are required: --config (or --check-config)")
     if args.port == 0 and args.workers > 1:
         p.error("--port 0 cannot be shared by several --workers; give a port")
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(args.config)
+        os.environ.update(config.litellm.environment)  # environment_variables:, as LiteLLM
         for warning in config.warnings:
             log.warning("config: %s", warning)
         host = choose_host(args, config)
     except ConfigError as exc:
-        print(f"gwd: config error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # several problems: one line each
+            print(f"gwd: config error: {line}", file=sys.stderr)
         raise SystemExit(1) from None
     if args.workers > 1:
         from .workers import Supervisor, worker_command

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +26,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from . import litellm_settings, litellm_table
 from .durations import DurationError, parse_duration
+from .litellm_settings import LiteLLMSettings
 from .money import parse_usd
 from .providers import catalog
 
@@ -52,9 +54,24 @@ WEAK_MASTER_KEYS = frozenset({"sk-1234", "sk-12345", "sk-123456", "sk-admin", "s
 class ConfigError(Exception):
     """The config cannot be used. ``str(err)`` is the one line to show."""
 
+    warnings: tuple[str, ...] = ()  # what else the file said, for gwd --check-config
+
     def __init__(self, path: str, where: str, problem: str) -> None:
         self.path, self.where, self.problem = path, where, problem
         super().__init__(f"{path}: {where}: {problem}" if where else f"{path}: {problem}")
+
+
+class ConfigErrors(ConfigError):
+    """Several problems at once (``gwd`` reports them all): one line per error."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.path, first.where, first.problem)
+        self.errors = errors
+        self.args = ("\n".join(str(e) for e in errors),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +145,7 @@ class Config:
     router: RouterSettings
     warnings: tuple[str, ...] = ()
     ssl_verify: bool | str = True     # litellm_settings.ssl_verify: bool or a CA bundle path
+    litellm: LiteLLMSettings = field(default_factory=LiteLLMSettings)
 
     @property
     def groups(self) -> dict[str, tuple[Deployment, ...]]:
@@ -176,6 +194,11 @@ class _Reader:
     def __init__(self, path: str, env: Mapping[str, str]) -> None:
         self.path, self.env = path, env
         self.warnings: list[str] = []
+        self.ignored: list[tuple[str, str, str]] = []   # (section, name, where)
+
+    def ignore(self, section: str, name: str, where: str = "") -> None:
+        """A LiteLLM setting gw does not honour: named in the one start-up warning."""
+        self.ignored.append((section, str(name), where))
 
     def fail(self, where: str, problem: str) -> ConfigError:
         return ConfigError(self.path, where, problem)
@@ -259,6 +282,7 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+_MODEL_INFO_KEYS = {"id"}
 _DEPLOYMENT_KEYS = {"model", "api_base", "api_key", "api_version", "timeout", "stream_timeout",
                     "rpm", "tpm", "weight", "input_cost_per_token", "output_cost_per_token",
                     "mock_response", "organization", "max_retries", "base_url",
@@ -340,7 +364,7 @@ def _deployment(r: _Reader, index: int, entry: Any, seen_ids: set[str]) -> Deplo
     own = catalog.extra_params(provider)
     for key in params:
         if key not in _DEPLOYMENT_KEYS and key not in own:
-            r.warnings.append(f"{where}: litellm_params.{key} is not used by gw; ignored")
+            r.ignore("litellm_params", key, where.partition(" ")[0])
     base_value = params.get("api_base", params.get("base_url"))
     api_base = r.url(p("api_base"), base_value) if base_value is not None else None
     if api_base is None and provider in catalog.COMPATIBLE:
@@ -382,6 +406,12 @@ def _deployment(r: _Reader, index: int, entry: Any, seen_ids: set[str]) -> Deplo
                 r.warnings.append(f"{p(key)}: {catalog.PARAM_NOTES[key]}")
     opt.update(_egress_params(r, params, p))
     info = r.mapping(f"{where}: model_info", entry.get("model_info"))
+    for key in info:
+        if key not in _MODEL_INFO_KEYS:
+            r.ignore("model_info", key, where.partition(" ")[0])
+    for key in entry:
+        if key not in ("model_name", "litellm_params", "model_info"):
+            r.ignore("model_list[]", key, where.partition(" ")[0])
     dep_id = info.get("id")
     if dep_id is not None:
         dep_id = r.string(f"{where}: model_info.id", dep_id)
@@ -407,7 +437,7 @@ def _router(r: _Reader, raw: dict[str, Any]) -> RouterSettings:
     for key, value in raw.items():
         where = f"router_settings.{key}"
         if key not in known:
-            r.warnings.append(f"{where} is not used by gw; ignored")
+            r.ignore("router_settings", key)
             continue
         if key == "routing_strategy":
             strategy = r.string(where, value)
@@ -468,7 +498,7 @@ def _general(r: _Reader, raw: dict[str, Any]) -> GeneralSettings:
         elif key == "allow_requests_on_db_unavailable":
             opt[key] = r.boolean(where, value)
         else:
-            r.warnings.append(f"{where} is not used by gw; ignored")
+            r.ignore("general_settings", key)
     return GeneralSettings(**opt)
 
 
@@ -490,25 +520,69 @@ def load_config(path: str | os.PathLike[str],
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise r.fail(where, f"YAML error: {problem}") from None
     top = r.mapping("top level", raw)
+    errors: list[ConfigError] = []
+    env_vars = litellm_settings.environment(r, top.get("environment_variables"), errors)
+    if env_vars:  # LiteLLM sets them before reading the rest of the file
+        r.env = {**r.env, **env_vars}
     for key in top:
-        if key not in ("model_list", "general_settings", "router_settings", "litellm_settings"):
-            r.warnings.append(f"{key} is not used by gw; ignored")
+        if key not in _TOP_KEYS:
+            r.ignore("top", key)
     entries = top.get("model_list")
     if entries is None:
         raise r.fail("model_list", "is missing: list at least one model")
     if not isinstance(entries, list) or not entries:
         raise r.fail("model_list", "must be a non-empty list of models")
     seen: set[str] = set()
-    deployments = tuple(_deployment(r, i, e, seen) for i, e in enumerate(entries))
-    general = _general(r, r.mapping("general_settings", top.get("general_settings")))
-    router = _router(r, r.mapping("router_settings", top.get("router_settings")))
-    litellm = r.mapping("litellm_settings", top.get("litellm_settings"))
+    deployments: list[Deployment] = []
+    for i, entry in enumerate(entries):
+        try:
+            deployments.append(_deployment(r, i, entry, seen))
+        except ConfigError as exc:
+            errors.append(exc)
+    sections: dict[str, dict[str, Any]] = {}
+    for name in ("general_settings", "router_settings", "litellm_settings"):
+        try:
+            sections[name] = dict(r.mapping(name, top.get(name)))
+        except ConfigError as exc:
+            errors.append(exc)
+            sections[name] = {}
     ssl_verify: bool | str = True
-    for key, value in litellm.items():
-        if key == "ssl_verify":
-            if value is not None:
-                ssl_verify = _ssl_verify(r, "litellm_settings.ssl_verify", value)
-        else:
-            r.warnings.append(f"litellm_settings.{key} is not used by gw; ignored")
-    return Config(path=path, deployments=deployments, general=general, router=router,
-                  warnings=tuple(r.warnings), ssl_verify=ssl_verify)
+    verify = sections["litellm_settings"].pop("ssl_verify", None)
+    if verify is not None:
+        try:
+            ssl_verify = _ssl_verify(r, "litellm_settings.ssl_verify", verify)
+        except ConfigError as exc:
+            errors.append(exc)
+    settings = litellm_settings.parse(r, sections["litellm_settings"],
+                                      sections["router_settings"], env_vars, errors)
+    general = _each(r, _general, sections["general_settings"], errors)
+    router = _each(r, _router, sections["router_settings"], errors)
+    summary = litellm_table.summarise(r.ignored)
+    if errors:
+        error = errors[0] if len(errors) == 1 else ConfigErrors(errors)
+        error.warnings = (*r.warnings, *([summary] if summary else []))
+        raise error
+    assert general is not None and router is not None
+    config = Config(path=path, deployments=tuple(deployments), general=general, router=router,
+                    litellm=settings, ssl_verify=ssl_verify)
+    litellm_settings.check_groups(settings, config.groups, r.warnings.append)
+    if summary:
+        r.warnings.append(summary)
+    return replace(config, warnings=tuple(r.warnings))
+
+
+_TOP_KEYS = ("model_list", "general_settings", "router_settings", "litellm_settings",
+             "environment_variables")
+
+
+def _each(r: _Reader, read: Any, raw: dict[str, Any], errors: list[ConfigError]) -> Any:
+    """``read(r, raw)``, with every bad key of ``raw`` reported (not just the first)."""
+    bad = False
+    for key, value in raw.items():
+        probe = _Reader(r.path, r.env)
+        try:
+            read(probe, {key: value})
+        except ConfigError as exc:
+            errors.append(exc)
+            bad = True
+    return None if bad else read(r, raw)
