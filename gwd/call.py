@@ -19,8 +19,8 @@ from .auth import Identity
 from .config import Deployment
 from .metrics import Metrics
 from .pricing import PriceTable
-from .pricing import cost as price_cost
 from .providers.base import Usage
+from .rates import usage_cost
 from .schema import CallRequest
 from .spend import SpendRecorder
 from .store.base import LedgerRow
@@ -83,7 +83,7 @@ class Biller:
                                 "output_cost_per_token in its litellm_params", dep.id,
                                 dep.litellm_model)
             else:
-                cost = price_cost(price, prompt, completion)
+                cost = usage_cost(price, usage)
         call.cost = cost
         req = call.request
         elapsed = time.perf_counter() - call.started
@@ -96,7 +96,8 @@ class Biller:
             dep.id if dep else "", dep.provider if dep else "",  # deployment, provider
             prompt, completion, cost,                            # prompt/completion_tokens, cost
             int(elapsed * 1000), status,                         # latency_ms, status
-            req.stream, bool(usage and usage.estimated))         # stream, usage_estimated
+            req.stream, bool(usage and usage.estimated),         # stream, usage_estimated
+            usage.detail() if usage is not None else None)       # usage_detail
         self.recorder.add(row, reserved=call.reserved is not None)
         self.metrics.call(row, elapsed, http_status)
         return cost

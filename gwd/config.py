@@ -31,6 +31,7 @@ from .durations import DurationError, parse_duration
 from .litellm_settings import LiteLLMSettings
 from .money import parse_usd
 from .providers import catalog
+from .rates import LITELLM_FIELDS, read_litellm_prices
 
 PROVIDERS = catalog.served()   # prefixes gw serves; catalog.LITELLM_ONLY start with a warning
 DEFAULT_API_BASE = {
@@ -99,6 +100,8 @@ class Deployment:
     ssl_certfile: str | None = None          # client certificate (PEM), for mTLS
     ssl_keyfile: str | None = None           # its key, when not in ssl_certfile
     proxy: str | bool | None = field(default=None, repr=False)  # URL, or False: direct
+    #: part rates (gwd.rates.DIMENSIONS) from LiteLLM's price names, e.g. cache reads
+    price_rates: tuple[tuple[str, Decimal], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +289,8 @@ _MODEL_INFO_KEYS = {"id"}
 _DEPLOYMENT_KEYS = {"model", "api_base", "api_key", "api_version", "timeout", "stream_timeout",
                     "rpm", "tpm", "weight", "input_cost_per_token", "output_cost_per_token",
                     "mock_response", "organization", "max_retries", "base_url",
-                    "ssl_verify", "ssl_certfile", "ssl_keyfile", "proxy"}
+                    "ssl_verify", "ssl_certfile", "ssl_keyfile", "proxy",
+                    *LITELLM_FIELDS}
 VERIFY_OFF = ("ssl_verify is false: upstream TLS certificates are NOT checked, so anyone on "
               "the network path can read the requests and the provider key")
 
@@ -391,9 +395,12 @@ def _deployment(r: _Reader, index: int, entry: Any, seen_ids: set[str]) -> Deplo
             opt[key] = r.number(p(key), params[key], integer=True)
     if params.get("weight") is not None:
         opt["weight"] = float(r.number(p("weight"), params["weight"], exclusive=True))
-    for key in ("input_cost_per_token", "output_cost_per_token"):
-        if params.get(key) is not None:
-            opt[key] = r.price(p(key), params[key])
+    rates = read_litellm_prices(params, lambda key, value: r.price(p(key), value))
+    for key, rate in (("input_cost_per_token", "input"), ("output_cost_per_token", "output")):
+        if rate in rates:
+            opt[key] = rates.pop(rate)
+    if rates:
+        opt["price_rates"] = tuple(sorted(rates.items()))
     extra: dict[str, Any] = {}
     if params.get("mock_response") is not None:
         extra["mock_response"] = r.string(p("mock_response"), params["mock_response"])

@@ -104,6 +104,10 @@ def decode(line: bytes) -> tuple[str, LedgerRow, bool]:
         for name in _STRS:
             if not isinstance(raw[name], str):
                 raise ValueError(f"{name} is not a string")
+        detail = raw.get("usage_detail")  # absent from lines an older gwd wrote
+        if detail is not None and not (isinstance(detail, dict) and all(
+                isinstance(k, str) and type(v) is int and v >= 0 for k, v in detail.items())):
+            raise ValueError("usage_detail is not an object of token counts")
         row = LedgerRow(**{**raw, "time": when, "cost": cost})
     except (orjson.JSONDecodeError, KeyError, TypeError, InvalidOperation) as exc:
         raise ValueError(f"unreadable journal line: {type(exc).__name__}") from None

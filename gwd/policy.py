@@ -33,9 +33,10 @@ from .errors import (
     PermissionDenied,
     ServiceUnavailable,
 )
-from .pricing import PriceTable, cost
+from .pricing import PriceTable
 from .providers import get_provider
 from .providers.base import Endpoint
+from .rates import bound_cost
 from .schema import CallRequest
 from .spend import SpendRecorder
 from .store.base import KeyRecord, Store, StoreUnavailable
@@ -137,7 +138,7 @@ class Policy:
             output, partial = req.max_tokens, False
         else:
             output, partial = self.output_allowance, True
-        worst = max(cost(p, req.prompt_bound, output) for p in prices if p is not None)
+        worst = max(bound_cost(p, req.prompt_bound, output) for p in prices if p is not None)
         return worst, partial
 
     async def _reserve(self, call: Call, key: KeyRecord, budget: Decimal,

@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 
 from .config import Deployment
 from .money import cost_of
+from .rates import DIMENSIONS
 
 _PRICE_TEXT = re.compile(r"^(0|[1-9][0-9]*)(\.[0-9]+)?$")
 _DATE_SUFFIX = re.compile(r"[-@](\d{4}-\d{2}-\d{2}|\d{8})$")
@@ -74,16 +75,29 @@ class LongContext:
     above: int
     input: Decimal
     output: Decimal
+    cache_read: Decimal | None = None      # unset: the base entry's cache rates
+    cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """USD per token; ``source`` says where the numbers came from (for logs)."""
+    """USD per token; ``source`` says where the numbers came from (for logs).
+
+    The optional rates bill the parts of a call (see :mod:`gwd.rates`)."""
 
     input: Decimal
     output: Decimal
     source: str
     long_context: LongContext | None = None
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None
+    input_audio: Decimal | None = None
+    input_image: Decimal | None = None
+    output_reasoning: Decimal | None = None
+    output_audio: Decimal | None = None
+    web_search: Decimal | None = None       # USD per call, not per token
 
 
 def cost(price: Price, usage_prompt: int, usage_completion: int) -> Decimal:
@@ -120,11 +134,20 @@ def _price(where: str, entry: object, source: str) -> Price:
             raise PriceTableError(f"prices.json: {where}.long_context.above: "
                                   "must be a positive int")
         tier = LongContext(above, _usd(f"{where}.long_context.input", raw.get("input")),
-                           _usd(f"{where}.long_context.output", raw.get("output")))
+                           _usd(f"{where}.long_context.output", raw.get("output")),
+                           **_rates(f"{where}.long_context", raw, _TIER_RATES))
         if tier.input < unit_in or tier.output < unit_out:
             raise PriceTableError(f"prices.json: {where}.long_context: "
                                   "cheaper than the base rate")
-    return Price(unit_in, unit_out, source, tier)
+    return Price(unit_in, unit_out, source, tier, **_rates(where, entry, DIMENSIONS))
+
+
+_TIER_RATES = ("cache_read", "cache_write", "cache_write_1h")
+
+
+def _rates(where: str, entry: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Decimal]:
+    return {name: _usd(f"{where}.{name}", entry[name])
+            for name in names if entry.get(name) is not None}
 
 
 def _section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -215,10 +238,13 @@ class PriceTable:
         those. One set: the other rate comes from the table, or is 0 when the
         table has no price (the operator priced the half they care about, e.g.
         input only for an embedding model). An override makes the price flat
-        (no long-context rate). Neither set: :meth:`lookup`.
+        (no long-context rate) and drops the table's part rates (cache, audio, ...).
+        Neither set: :meth:`lookup`. Part rates set on the deployment (LiteLLM's
+        ``cache_read_input_token_cost``, ...: :mod:`gwd.rates`) replace the result's.
+        A deployment setting any price but no table price is priced (missing rates 0).
         """
         key = (dep.provider, dep.model, dep.api_base,
-               dep.input_cost_per_token, dep.output_cost_per_token)
+               dep.input_cost_per_token, dep.output_cost_per_token, dep.price_rates)
         try:
             return self._deployments[key]
         except KeyError:
@@ -229,9 +255,19 @@ class PriceTable:
             return found
 
     def _for(self, dep: Deployment) -> Price | None:
+        found = self._base_for(dep)
+        if found is None or not dep.price_rates:
+            return found
+        return replace(found, source=f"{found.source}; part rates from config",
+                       **dict(dep.price_rates))
+
+    def _base_for(self, dep: Deployment) -> Price | None:
         unit_in, unit_out = dep.input_cost_per_token, dep.output_cost_per_token
         if unit_in is not None and unit_out is not None:
             return Price(unit_in, unit_out, "config override")
+        if unit_in is None and unit_out is None and dep.price_rates \
+                and self.lookup(dep.provider, dep.model, dep.api_base) is None:
+            return Price(Decimal(0), Decimal(0), "config part rates only; base rates 0")
         table = self.lookup(dep.provider, dep.model, dep.api_base)
         origin = table.source if table is not None else "no table price: 0"
         if unit_in is not None:

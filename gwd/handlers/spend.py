@@ -124,7 +124,8 @@ def log_row(r: LedgerRow) -> dict[str, Any]:
             "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
             "total_tokens": r.prompt_tokens + r.completion_tokens, "cost": to_json(r.cost),
             "latency_ms": r.latency_ms, "status": r.status, "stream": r.stream,
-            "usage_estimated": r.usage_estimated}
+            "usage_estimated": r.usage_estimated, "usage_detail": r.usage_detail or {},
+            "usage_over_reported": r.usage_over_reported}
 
 
 @route_auth(ADMIN)

@@ -18,7 +18,9 @@ Requests go to ``POST {api_base}/v1/messages`` with ``x-api-key`` and
   tool_use -> tool_calls, refusal -> content_filter.
 * Usage: prompt tokens = ``input_tokens`` + ``cache_creation_input_tokens`` +
   ``cache_read_input_tokens`` (every token the prompt carried, whatever its cache
-  state); completion tokens = ``output_tokens``.
+  state), with the cache reads and the 5-minute / 1-hour writes kept as parts billed at
+  their own rates; completion tokens = ``output_tokens`` (thinking included, as
+  Anthropic bills it); ``server_tool_use.web_search_requests`` as billed searches.
 
 ``/completions`` is supported: the prompt becomes one user message and the answer
 comes back in ``text_completion`` shape. Embeddings are not supported.
@@ -50,6 +52,7 @@ from .base import (
     loads_object,
     new_id,
     prompt_text,
+    with_parts,
 )
 from .openai import wants_usage
 
@@ -77,6 +80,30 @@ def prompt_tokens_of(usage: Mapping[str, Any]) -> int | None:
         return None
     return base + sum(_count(usage.get(k)) or 0
                       for k in ("cache_creation_input_tokens", "cache_read_input_tokens"))
+
+
+def prompt_parts_of(usage: Mapping[str, Any]) -> dict[str, Any]:
+    """The billed parts of Anthropic's usage (see :class:`~.base.Usage`).
+
+    Cache writes are split by ``cache_creation.ephemeral_5m_input_tokens`` /
+    ``ephemeral_1h_input_tokens`` when the answer has them; without that split every
+    written token is a 5-minute write (the only kind before the 1-hour cache existed).
+    ``server_tool_use.web_search_requests`` counts billed web searches."""
+    written = _count(usage.get("cache_creation_input_tokens")) or 0
+    split = usage.get("cache_creation")
+    one_hour = 0
+    if isinstance(split, Mapping):
+        one_hour = min(_count(split.get("ephemeral_1h_input_tokens")) or 0, written)
+    tools = usage.get("server_tool_use")
+    searches = _count(tools.get("web_search_requests")) if isinstance(tools, Mapping) else None
+    return {"cached_tokens": _count(usage.get("cache_read_input_tokens")),
+            "cache_write_tokens": written - one_hour, "cache_write_1h_tokens": one_hour,
+            "web_searches": searches}
+
+
+def anthropic_usage(usage: Mapping[str, Any], prompt: int, output: int) -> Usage:
+    """Usage with its cache and tool parts (``prompt`` already includes the cache counts)."""
+    return with_parts(prompt, output, prompt_parts_of(usage))
 
 
 # ------------------------------------------------------------------ request building
@@ -242,6 +269,7 @@ class AnthropicTranslator(StreamTranslator):
         super().__init__(endpoint, body, model)
         self.client_wants_usage = wants_usage(body)
         self.input_tokens: int | None = None
+        self.input_usage: Mapping[str, Any] = {}
         self.tool_index: dict[int, int] = {}   # Anthropic block index -> OpenAI tool index
         self.finished = False
         self.handlers = {"message_start": self.on_message_start,
@@ -271,6 +299,7 @@ class AnthropicTranslator(StreamTranslator):
         usage = start.get("usage") if isinstance(start, Mapping) else None
         if isinstance(usage, Mapping):
             self.input_tokens = prompt_tokens_of(usage)
+            self.input_usage = usage
         return self.chat({"role": "assistant", "content": ""}) if self.endpoint == "chat" else []
 
     def on_content_block_start(self, message: Json) -> list[Json]:
@@ -307,9 +336,13 @@ class AnthropicTranslator(StreamTranslator):
         if isinstance(usage, Mapping):
             output = _count(usage.get("output_tokens"))
             prompt = prompt_tokens_of(usage)
-            self.input_tokens = prompt if prompt is not None else self.input_tokens
+            if prompt is not None:  # newer streams repeat the input counts here
+                self.input_tokens, self.input_usage = prompt, usage
+            else:  # server tool counts come with the output; the cache counts came before
+                self.input_usage = {**self.input_usage, **{
+                    k: v for k, v in usage.items() if k == "server_tool_use"}}
             if self.input_tokens is not None and output is not None:
-                self.reported = Usage(self.input_tokens, output)
+                self.reported = anthropic_usage(self.input_usage, self.input_tokens, output)
         delta = message.get("delta")
         reason = delta.get("stop_reason") if isinstance(delta, Mapping) else None
         self.finished = True
@@ -329,8 +362,8 @@ class AnthropicTranslator(StreamTranslator):
 
     def usage(self) -> Usage:
         if self.reported is None and self.input_tokens is not None:
-            return Usage(self.input_tokens, estimate_tokens("".join(self.text_parts)),
-                         estimated=True)
+            return with_parts(self.input_tokens, estimate_tokens("".join(self.text_parts)),
+                              prompt_parts_of(self.input_usage), estimated=True)
         return super().usage()
 
 
@@ -358,7 +391,7 @@ def parse_message(dep: Deployment, endpoint: Endpoint, body: Mapping[str, Any],
     output = _count(usage_data.get("output_tokens"))
     counted = text + "".join(c["function"]["arguments"] for c in calls)
     if prompt is not None and output is not None:
-        usage = Usage(prompt, output)
+        usage = anthropic_usage(usage_data, prompt, output)
     else:
         usage = Usage(estimate_prompt_tokens(endpoint, body), estimate_tokens(counted),
                       estimated=True)

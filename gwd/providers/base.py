@@ -39,20 +39,81 @@ Json = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token usage of one call, normalised across providers."""
+    """Token usage of one call, normalised across providers.
+
+    ``prompt_tokens`` counts every token the prompt carried and ``completion_tokens``
+    every token generated, as OpenAI reports them; the other counts are PARTS of those
+    two, billed at their own rates (see :func:`gwd.pricing.usage_cost`), never on top:
+    cached input (OpenAI ``prompt_tokens_details.cached_tokens``, Anthropic
+    ``cache_read_input_tokens``), cache writes (Anthropic's 5-minute and 1-hour
+    ``cache_creation``), audio and image input; reasoning and audio output (OpenAI's
+    ``completion_tokens_details``). ``web_searches`` is a count of billed tool calls.
+    """
 
     prompt_tokens: int
     completion_tokens: int
     estimated: bool = False
+    cached_tokens: int = 0            # part of prompt_tokens: read from the prompt cache
+    cache_write_tokens: int = 0       # part of prompt_tokens: written to a 5-minute cache
+    cache_write_1h_tokens: int = 0    # part of prompt_tokens: written to a 1-hour cache
+    audio_prompt_tokens: int = 0      # part of prompt_tokens
+    image_prompt_tokens: int = 0      # part of prompt_tokens
+    reasoning_tokens: int = 0         # part of completion_tokens
+    audio_completion_tokens: int = 0  # part of completion_tokens
+    web_searches: int = 0             # server-side web search calls (a per-call fee)
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def detail(self) -> dict[str, int] | None:
+        """The non-zero parts (the ledger's ``usage_detail``), None when there are none."""
+        if not (self.cached_tokens or self.cache_write_tokens or self.cache_write_1h_tokens
+                or self.audio_prompt_tokens or self.image_prompt_tokens
+                or self.reasoning_tokens or self.audio_completion_tokens or self.web_searches):
+            return None  # the common case, on every call: no dict built
+        return {name: getattr(self, name) for name in DETAIL_FIELDS if getattr(self, name)}
+
     def as_openai(self) -> Json:
-        return {"prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-                "total_tokens": self.total_tokens}
+        out: Json = {"prompt_tokens": self.prompt_tokens,
+                     "completion_tokens": self.completion_tokens,
+                     "total_tokens": self.total_tokens}
+        if self.cached_tokens or self.audio_prompt_tokens:
+            out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens,
+                                            "audio_tokens": self.audio_prompt_tokens}
+        if self.reasoning_tokens or self.audio_completion_tokens:
+            out["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens,
+                                                "audio_tokens": self.audio_completion_tokens}
+        return out
+
+
+#: the parts of a Usage beyond its two totals, in the order the ledger keeps them
+DETAIL_FIELDS = ("cached_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+                 "audio_prompt_tokens", "image_prompt_tokens", "reasoning_tokens",
+                 "audio_completion_tokens", "web_searches")
+_PROMPT_PARTS = ("cached_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+                 "audio_prompt_tokens", "image_prompt_tokens")
+_COMPLETION_PARTS = ("reasoning_tokens", "audio_completion_tokens")
+
+
+def with_parts(prompt: int, completion: int, parts: Mapping[str, Any],
+               estimated: bool = False) -> Usage:
+    """A Usage from totals and reported parts. A part that is not a count is 0; parts
+    are clipped so that together they never exceed their total (a provider reporting
+    more cached than prompt tokens cannot make gw bill a token twice or negatively)."""
+    counts: dict[str, int] = {}
+    for total, names in ((prompt, _PROMPT_PARTS), (completion, _COMPLETION_PARTS)):
+        left = total
+        for name in names:
+            value = parts.get(name)
+            take = min(value, left) if _is_count(value) else 0
+            if take:
+                counts[name] = take
+                left -= take
+    searches = parts.get("web_searches")
+    if _is_count(searches) and searches:
+        counts["web_searches"] = searches
+    return Usage(prompt, completion, estimated, **counts)
 
 
 @dataclass(slots=True)
@@ -245,12 +306,27 @@ def estimate_prompt_tokens(endpoint: Endpoint, body: Mapping[str, Any]) -> int:
 
 
 def reported_usage(data: Any, endpoint: Endpoint) -> Usage | None:
-    """Usage from an OpenAI-shaped ``usage`` object, or None if it is absent or bad."""
+    """Usage from an OpenAI-shaped ``usage`` object, or None if it is absent or bad.
+
+    Its parts come from ``prompt_tokens_details`` (``cached_tokens``, ``audio_tokens``,
+    ``image_tokens``) and ``completion_tokens_details`` (``reasoning_tokens``,
+    ``audio_tokens``): OpenAI counts them INSIDE the two totals."""
     if isinstance(data, dict):
         prompt = data.get("prompt_tokens")
         completion = data.get("completion_tokens", 0 if endpoint == "embeddings" else None)
         if _is_count(prompt) and _is_count(completion):
-            return Usage(prompt, completion)
+            given = data.get("prompt_tokens_details")
+            made = data.get("completion_tokens_details")
+            if not isinstance(given, dict) and not isinstance(made, dict):
+                return Usage(prompt, completion)
+            given = given if isinstance(given, dict) else {}
+            made = made if isinstance(made, dict) else {}
+            return with_parts(prompt, completion, {
+                "cached_tokens": given.get("cached_tokens"),
+                "audio_prompt_tokens": given.get("audio_tokens"),
+                "image_prompt_tokens": given.get("image_tokens"),
+                "reasoning_tokens": made.get("reasoning_tokens"),
+                "audio_completion_tokens": made.get("audio_tokens")})
     return None
 
 

@@ -87,6 +87,12 @@ class LedgerRow:
     status: str                    # success | error | client_closed
     stream: bool = False
     usage_estimated: bool = False
+    # the billed parts of the tokens (providers.base.Usage.detail(): cached_tokens,
+    # cache_write_tokens, reasoning_tokens, ...), so the bill can be re-derived
+    usage_detail: dict[str, int] | None = None
+    # the upstream reported more usage than the call could have produced (billed at the cap
+    # when the call was budgeted)
+    usage_over_reported: bool = False
 
 
 @dataclass(frozen=True, slots=True)

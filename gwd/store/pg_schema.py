@@ -143,6 +143,14 @@ MIGRATIONS: tuple[Migration, ...] = (
               GROUP BY token_hash) r
         WHERE k.token_hash = r.token_hash""",
     )),
+    # Each ledger row keeps the billed parts of its tokens (cached, cache writes,
+    # reasoning, audio, web searches: NULL when there are none) and whether the upstream
+    # reported more usage than the call could have produced. Metadata-only ALTERs.
+    Migration("0007_ledger_usage_detail", (
+        "ALTER TABLE gw_spend_log ADD COLUMN usage_detail jsonb",
+        "ALTER TABLE gw_spend_log ADD COLUMN usage_over_reported boolean NOT NULL"
+        " DEFAULT false",
+    )),
 )
 
 _CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS gw_migrations (

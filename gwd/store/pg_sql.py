@@ -81,7 +81,8 @@ _AFTER_LOCKING = " (SELECT count(*) FROM locked) >= 0"
 # strings and times RFC 3339 with offset: both exact).
 _LEDGER_COLUMNS = ("request_id, time, key_hash, key_alias, endpoint, requested_model,"
                    " model_group, deployment, provider, prompt_tokens, completion_tokens,"
-                   " cost, latency_ms, status, stream, usage_estimated")
+                   " cost, latency_ms, status, stream, usage_estimated, usage_detail,"
+                   " usage_over_reported")
 RECORD = _LOCKED + """$2::text[] || ARRAY(
     SELECT token_hash FROM gw_reservations WHERE request_id = ANY($3::text[]))"""
 RECORD += _LOCKED_END + """,
@@ -91,7 +92,8 @@ ins AS (
         request_id text, time timestamptz, key_hash text, key_alias text, endpoint text,
         requested_model text, model_group text, deployment text, provider text,
         prompt_tokens bigint, completion_tokens bigint, cost numeric, latency_ms bigint,
-        status text, stream boolean, usage_estimated boolean)
+        status text, stream boolean, usage_estimated boolean, usage_detail jsonb,
+        usage_over_reported boolean)
     WHERE""" + _AFTER_LOCKING + """
     ON CONFLICT (request_id) DO NOTHING
     RETURNING key_hash, cost
@@ -181,7 +183,7 @@ SPEND_BY_DAY_FOR_KEY = (
 _LEDGER = (
     "SELECT request_id, time, key_hash, key_alias, endpoint, requested_model, model_group,"
     " deployment, provider, prompt_tokens, completion_tokens, cost, latency_ms, status,"
-    " stream, usage_estimated FROM gw_spend_log"
+    " stream, usage_estimated, usage_detail, usage_over_reported FROM gw_spend_log"
 )
 SPEND_LOGS = (
     _LEDGER + " WHERE time >= $1 AND time < $2"

@@ -49,7 +49,7 @@ def key_spend(row: Sequence[Any]) -> KeySpend:
 def ledger_row(row: Sequence[Any]) -> LedgerRow:
     (request_id, time, key_hash, key_alias, endpoint, requested_model, model_group,
      deployment, provider, prompt_tokens, completion_tokens, cost, latency_ms, status,
-     stream, usage_estimated) = row
+     stream, usage_estimated, usage_detail, usage_over_reported) = row
     return LedgerRow(
         request_id=request_id, time=c.from_us(time), key_hash=key_hash, key_alias=key_alias,
         endpoint=endpoint, requested_model=requested_model, model_group=model_group,
@@ -57,6 +57,8 @@ def ledger_row(row: Sequence[Any]) -> LedgerRow:
         completion_tokens=completion_tokens,
         cost=None if cost is None else from_units(cost), latency_ms=latency_ms,
         status=status, stream=bool(stream), usage_estimated=bool(usage_estimated),
+        usage_detail=None if usage_detail is None else c.loads(usage_detail),
+        usage_over_reported=bool(usage_over_reported),
     )
 
 
@@ -65,7 +67,9 @@ def ledger_params(row: LedgerRow) -> tuple[Any, ...]:
             row.requested_model, row.model_group, row.deployment, row.provider,
             int(row.prompt_tokens), int(row.completion_tokens),
             None if row.cost is None else to_units(row.cost), int(row.latency_ms),
-            row.status, int(bool(row.stream)), int(bool(row.usage_estimated)))
+            row.status, int(bool(row.stream)), int(bool(row.usage_estimated)),
+            None if not row.usage_detail else c.dumps(row.usage_detail),
+            int(bool(row.usage_over_reported)))
 
 
 def key_params(fields: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -166,6 +166,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             SELECT coalesce(sum(r.amount), 0) FROM gw_reservations r
             WHERE r.token_hash = gw_keys.token_hash)""",
     )),
+    # Each ledger row keeps the billed parts of its tokens (cached, cache writes,
+    # reasoning, audio, web searches: a JSON object, NULL when there are none) and
+    # whether the upstream reported more usage than the call could have produced.
+    Migration("0008_ledger_usage_detail", (
+        "ALTER TABLE gw_spend_log ADD COLUMN usage_detail TEXT",
+        "ALTER TABLE gw_spend_log ADD COLUMN usage_over_reported INTEGER NOT NULL DEFAULT 0",
+    )),
 )
 
 _CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS gw_migrations (

@@ -47,8 +47,8 @@ KEY_EPOCH = "SELECT epoch FROM gw_key_epoch WHERE id = 1"
 INSERT_LEDGER = (
     "INSERT INTO gw_spend_log (request_id, time, key_hash, key_alias, endpoint,"
     " requested_model, model_group, deployment, provider, prompt_tokens, completion_tokens,"
-    " cost, latency_ms, status, stream, usage_estimated)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " cost, latency_ms, status, stream, usage_estimated, usage_detail, usage_over_reported)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (request_id) DO NOTHING"
 )
 # The request_ids of a batch (bound as one JSON array) already in the ledger. Under
@@ -122,7 +122,7 @@ SPEND_BY_DAY_FOR_KEY = (
 _LEDGER = (
     "SELECT request_id, time, key_hash, key_alias, endpoint, requested_model, model_group,"
     " deployment, provider, prompt_tokens, completion_tokens, cost, latency_ms, status,"
-    " stream, usage_estimated FROM gw_spend_log"
+    " stream, usage_estimated, usage_detail, usage_over_reported FROM gw_spend_log"
 )
 SPEND_LOGS = (
     _LEDGER + " WHERE time >= ? AND time < ?"

@@ -48,9 +48,9 @@ class AnthropicFake(FakeUpstream):
                                "stop_reason": "tool_use" if tool else "end_turn",
                                "stop_sequence": None}
         if not fault.no_usage:
-            out["usage"] = {"input_tokens": self.prompt_tokens,
-                            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-                            "output_tokens": self.completion_tokens}
+            out["usage"] = dict(fault.usage) if fault.usage is not None else {
+                "input_tokens": self.prompt_tokens, "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0, "output_tokens": self.completion_tokens}
         return JsonReply(out)
 
     @staticmethod
@@ -69,10 +69,14 @@ class AnthropicFake(FakeUpstream):
         start: dict[str, Any] = {"id": MESSAGE_ID, "type": "message", "role": "assistant",
                                  "model": model, "content": [], "stop_reason": None,
                                  "stop_sequence": None}
-        if not fault.no_usage:
+        recorded = dict(fault.usage) if fault.usage is not None else None
+        if not fault.no_usage:  # a recorded usage: its input side here, as Anthropic does
             start["usage"] = {"input_tokens": self.prompt_tokens,
                               "cache_creation_input_tokens": 0,
                               "cache_read_input_tokens": 0, "output_tokens": 1}
+            if recorded is not None:
+                start["usage"] = {**{k: v for k, v in recorded.items()
+                                     if k != "server_tool_use"}, "output_tokens": 1}
         events = [sse({"type": "message_start", "message": start}, "message_start")]
         if tool:
             block: dict[str, Any] = {"type": "tool_use", "id": "toolu_01Fake", "name": tool,
@@ -91,8 +95,11 @@ class AnthropicFake(FakeUpstream):
         delta: dict[str, Any] = {"type": "message_delta",
                                  "delta": {"stop_reason": "tool_use" if tool else "end_turn",
                                            "stop_sequence": None}}
-        if not fault.no_usage:
+        if not fault.no_usage:  # ... and its output side (with server tool counts) here
             delta["usage"] = {"output_tokens": self.completion_tokens}
+            if recorded is not None:
+                delta["usage"] = {k: v for k, v in recorded.items()
+                                  if k in ("output_tokens", "server_tool_use")}
         events.append(sse(delta, "message_delta"))
         events.append(sse({"type": "message_stop"}, "message_stop"))
         return events

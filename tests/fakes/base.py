@@ -51,6 +51,8 @@ class Fault:
     body_cut_after: int | None = None    # non-stream: send n bytes of the body, then TCP RST
     stream_delay: float = 0.0            # seconds between stream events
     no_usage: bool = False               # omit usage / token counts from the answer
+    usage: Mapping[str, Any] | None = None  # send this usage object (the provider's shape,
+    #   e.g. recorded from a real answer with cache or reasoning counts) instead of the default
 
 
 @dataclass(frozen=True)

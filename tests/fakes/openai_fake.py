@@ -52,6 +52,8 @@ class OpenAIFake(FakeUpstream):
     def usage(self, fault: Fault) -> dict[str, int] | None:
         if fault.no_usage:
             return None
+        if fault.usage is not None:
+            return dict(fault.usage)
         return {"prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
                 "total_tokens": self.prompt_tokens + self.completion_tokens}

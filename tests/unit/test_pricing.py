@@ -63,7 +63,7 @@ def table_with(models: dict[str, Any], **extra: Any) -> PriceTable:
 def test_packaged_table_parses_and_says_when_and_where_prices_come_from() -> None:
     table = PriceTable.packaged()
     assert len(table) >= 100
-    assert table.checked == "2026-11-28"
+    assert table.checked == "2026-12-04"
     source = raw_table()["_source"]
     for vendor in ("openai", "anthropic", "google", "mistral", "cohere", "openrouter"):
         assert all(url.startswith("https://") for url in source["providers"][vendor])
