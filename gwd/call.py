@@ -99,5 +99,6 @@ class Biller:
             req.stream, bool(usage and usage.estimated),         # stream, usage_estimated
             usage.detail() if usage is not None else None)       # usage_detail
         self.recorder.add(row, reserved=call.reserved is not None)
-        self.metrics.call(row, elapsed, http_status)
+        key = call.identity.key
+        self.metrics.call(row, elapsed, http_status, key.key_id if key is not None else "master")
         return cost

@@ -40,8 +40,9 @@ flight, spend buffer rows and flush failures, key cache entries, and asyncio
 tasks alive (``gw_asyncio_tasks``: a leak shows as a count that never comes back
 down; ``bench/soak.py`` watches it).
 
-With ``gwd --workers N`` each worker process counts its own calls; a scrape
-reaches one worker.
+With ``gwd --workers N`` each worker process counts its own calls, and a scrape
+reaching any of them answers for all (:mod:`gwd.metrics_workers`). LiteLLM's
+metric names are exposed beside gw's (:mod:`gwd.metrics_litellm`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .metrics_litellm import CallTally
+from .metrics_litellm import families as litellm_families
 from .store.base import LedgerRow
 
 if TYPE_CHECKING:
@@ -173,13 +176,18 @@ class Metrics:
             "gw_upstream_tls_errors_total", "Upstream TLS failures by deployment and reason "
             "(expired, unknown_ca, hostname_mismatch, client_certificate, ...).",
             ("deployment", "reason"))
+        self.tally = CallTally()  # LiteLLM's families, made at scrape time
         self.families: tuple[Metric | Histogram, ...] = (
             self.requests, self.latency, self.attempts, self.tokens, self.spend,
             self.unpriced, self.errors, self.tls_errors)
 
-    def call(self, row: LedgerRow, seconds: float, http_status: int) -> None:
-        """A call was billed (``row`` is its ledger row)."""
+    def call(self, row: LedgerRow, seconds: float, http_status: int,
+             key_id: str = "master") -> None:
+        """A call was billed (``row`` is its ledger row; ``key_id`` its caller's)."""
         where = (row.model_group, row.deployment)
+        self.tally.add((key_id, row.key_alias or "", row.requested_model, row.model_group,
+                        row.deployment, row.provider, http_status),
+                       row.prompt_tokens, row.completion_tokens, row.cost)
         self.requests.inc((*where, row.endpoint, row.status, CODE_CLASSES[http_status // 100]))
         self.latency.observe(where, seconds)
         if row.prompt_tokens:
@@ -215,21 +223,24 @@ def _one(name: str, help: str, value: float, kind: str = "gauge",
     return metric
 
 
-def scrape(runtime: Runtime) -> bytes:
-    """The exposition text: the counters, plus gauges read from the runtime now."""
+def collect(runtime: Runtime) -> list[Metric | Histogram]:
+    """Every family of this process: the counters, gauges read from the runtime now,
+    and LiteLLM's families (:mod:`gwd.metrics_litellm`)."""
     cooling = Metric("gw_deployment_cooling_down", "1 while the deployment is cooling "
                      "down after failures.", GROUP_DEPLOYMENT, "gauge")
     busy = Metric("gw_deployment_in_flight", "Upstream attempts in flight.",
                   GROUP_DEPLOYMENT, "gauge")
     router = runtime.router
+    deployments = {}
     for group, deps in runtime.groups.items():
         for dep in deps:
+            deployments[dep.id] = dep
             health = router.health.get(dep.id)
             cooling.set((group, dep.id), int(router.cooling(dep)))
             busy.set((group, dep.id), health.in_flight if health else 0)
     recorder = runtime.recorder
-    return runtime.metrics.render((
-        cooling, busy,
+    return [
+        *runtime.metrics.families, cooling, busy,
         _one("gw_in_flight_requests", "Proxy calls being served.", runtime.in_flight),
         _one("gw_spend_buffer_rows", "Ledger rows waiting to be written.", recorder.pending),
         _one("gw_spend_flush_failures_total", "Spend flushes that failed (rows kept, retried).",
@@ -238,4 +249,25 @@ def scrape(runtime: Runtime) -> bytes:
         _one("gw_asyncio_tasks", "asyncio tasks alive in this process (leak watch).",
              len(asyncio.all_tasks())),
         _one("gw_build_info", "gwd's version.", 1, labels=("version",), key=(__version__,)),
-    ))
+        *litellm_families(runtime.metrics.tally, deployments, router),
+    ]
+
+
+def render(families: Iterable[Metric | Histogram]) -> bytes:
+    out: list[str] = []
+    for family in families:
+        family.render(out)
+    out.append("")
+    return "\n".join(out).encode()
+
+
+def scrape(runtime: Runtime) -> bytes:
+    """The exposition text of this process, or of every worker under ``--workers``
+    (:mod:`gwd.metrics_workers`)."""
+    families = collect(runtime)
+    share = runtime.metrics_share
+    if share is not None:
+        from .metrics_workers import merge
+
+        families = merge(families, share.others())
+    return render(families)

@@ -23,7 +23,9 @@ from .config import Config, ConfigError, load_config
 from .dbwatch import DatabaseWatch
 from .events import emit
 from .journal import SpendJournal, database_name
+from . import metrics
 from .metrics import Metrics
+from .metrics_workers import WorkerShare
 from .policy import Policy
 from .pricing import PriceTable
 from .providers import get_provider
@@ -66,6 +68,7 @@ class Runtime:
         self.draining = False
         self.slots = Slots()
         self.dbwatch = DatabaseWatch(self.store)
+        self.metrics_share: WorkerShare | None = None  # under --workers (metrics_workers)
         self.started_at = datetime.now(UTC)
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -85,6 +88,9 @@ class Runtime:
         self._check_db_fault_settings()
         await self.recorder.start()  # replays what an earlier run left in the journal
         self._housekeeping = asyncio.create_task(self._housekeep(), name="gwd-housekeeping")
+        self.metrics_share = WorkerShare.from_env(lambda: metrics.collect(self))
+        if self.metrics_share is not None:
+            self.metrics_share.start()
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
@@ -92,6 +98,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
         await self.dbwatch.close()
+        if self.metrics_share is not None:
+            await self.metrics_share.close()
         await self.recorder.close()
         await self.upstream.close()
         await self.store.close()

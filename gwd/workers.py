@@ -5,7 +5,8 @@ interpreter, not a fork of a process with threads), forwards SIGTERM/SIGINT
 (drain and stop) and SIGHUP (reload) to every worker, and restarts a worker
 that dies unexpectedly (at most once per second each). It exits with 0 when
 every worker stopped cleanly, else 1. The kernel spreads new connections over
-the workers.
+the workers. The workers share a private directory through which any one of them
+answers ``/metrics`` for all (:mod:`gwd.metrics_workers`).
 
 Each worker is a full gwd with its own caches and spend buffer — a replica on
 the same machine. They share the database: PostgreSQL as usual, and SQLite
@@ -16,12 +17,17 @@ the database, key changes noticed by polling the store).
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from types import FrameType
+
+from .metrics_workers import DIR_ENV, INDEX_ENV
 
 log = logging.getLogger("gwd")
 
@@ -53,9 +59,11 @@ class Supervisor:
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * count
         self.started_at = [0.0] * count
         self.stopping = False
+        self.metrics_dir = tempfile.mkdtemp(prefix="gwd-metrics-")  # one /metrics for all
 
     def _spawn(self, index: int) -> None:
-        self.procs[index] = subprocess.Popen(self.command)
+        env = {**os.environ, DIR_ENV: self.metrics_dir, INDEX_ENV: str(index)}
+        self.procs[index] = subprocess.Popen(self.command, env=env)
         self.started_at[index] = time.monotonic()
 
     def _forward(self, signum: int, _frame: FrameType | None) -> None:
@@ -66,6 +74,12 @@ class Supervisor:
                 proc.send_signal(signum)
 
     def run(self) -> int:
+        try:
+            return self._run()
+        finally:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+    def _run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._forward)
         for index in range(self.count):
