@@ -19,6 +19,7 @@ blocking sleep finishes the wait. That blocking is harmless at c=1 (where delays
 are used) and never happens on the zero-delay path used for saturation.
 
     python bench/upstream.py --port 9100 [--delay-ms 0] [--chunks 8] [--chunk-gap-ms 0]
+        [--tls-port 9101 --tls-cert cert.pem --tls-key key.pem]   # also serve HTTPS
 """
 
 from __future__ import annotations
@@ -203,10 +204,18 @@ class Conn(asyncio.Protocol):
                 self.transport.close()
 
 
-async def serve(host: str, port: int, settings: Settings) -> None:
+async def serve(host: str, port: int, settings: Settings,
+                tls: tuple[int, str, str] | None = None) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Conn(settings), host, port, backlog=1024,
                                       reuse_address=True)
+    if tls is not None:  # the same answers over HTTPS on a second port (bench/tls.py)
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls[1], tls[2])
+        await loop.create_server(lambda: Conn(settings), host, tls[0], backlog=1024,
+                                 reuse_address=True, ssl=context)
+        print(f"upstream serving https on {host}:{tls[0]}", flush=True)
     print(f"upstream serving on http://{host}:{port}", flush=True)
     async with server:
         await server.serve_forever()
@@ -219,14 +228,18 @@ def main() -> None:
     p.add_argument("--delay-ms", type=float, default=0.0, help="delay before every answer")
     p.add_argument("--chunks", type=int, default=8, help="content chunks per streamed answer")
     p.add_argument("--chunk-gap-ms", type=float, default=0.0, help="gap between stream chunks")
+    p.add_argument("--tls-port", type=int, help="also serve HTTPS on this port")
+    p.add_argument("--tls-cert", help="the HTTPS certificate chain (PEM)")
+    p.add_argument("--tls-key", help="its private key (PEM)")
     args = p.parse_args()
+    tls = (args.tls_port, args.tls_cert, args.tls_key) if args.tls_port else None
     settings = Settings(args.delay_ms, args.chunks, args.chunk_gap_ms)
     try:
         from uvloop import run
     except ImportError:
         from asyncio import run  # type: ignore[assignment]
     with contextlib.suppress(KeyboardInterrupt):
-        run(serve(args.host, args.port, settings))
+        run(serve(args.host, args.port, settings, tls))
 
 
 if __name__ == "__main__":

@@ -287,6 +287,12 @@ class Response:
             conn.close()
 
 
+@lru_cache(maxsize=1)
+def _direct() -> _Egress:
+    """Direct, the system's trust store: one per process (a context costs milliseconds)."""
+    return _Egress(TLSContexts().get(), None)
+
+
 class Pool:
     """Keep-alive connections per route (the one place gwd opens outbound sockets).
 
@@ -302,7 +308,7 @@ class Pool:
     @property
     def egress(self) -> _Egress:
         if self._egress is None:
-            self._egress = _Egress(TLSContexts().get(), None)
+            self._egress = _direct()
         return self._egress
 
     def release(self, origin: Route, conn: _Connection) -> None:

@@ -141,6 +141,8 @@ class ConnectProxy:
                 await upstream.drain()
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
             pass
+        except asyncio.CancelledError:  # stop() with connections still open
+            pass
         finally:
             if pipe is not None:
                 pipe.cancel()

@@ -282,3 +282,31 @@ def test_one_context_per_distinct_setting(lab: TLSLab) -> None:
     assert len(contexts) == 2
     with pytest.raises(ValueError, match="file not found"):
         contexts.get("/nonexistent/ca.pem")
+
+
+async def test_tls_inside_a_tunnel_is_verified_too(lab: TLSLab) -> None:
+    with ConnectProxy() as proxy:
+        env = ProxyEnv.from_env({"HTTPS_PROXY": proxy.url()})
+        async with upstream(lab.server_context(expired=True)) as up:
+            pool = Pool(trusting(lab, env))
+            try:
+                with pytest.raises(HTTPFailure) as err:
+                    await call(pool, f"https://localhost:{up.port}/")
+            finally:
+                await pool.close()
+            assert up.heads == []
+        assert proxy.connects == [f"localhost:{up.port}"]
+    assert (err.value.kind, err.value.reason) == ("tls", "expired")
+
+
+async def test_a_proxy_that_is_down_is_a_connect_failure(lab: TLSLab) -> None:
+    with ConnectProxy() as proxy:
+        url = proxy.url()
+    env = ProxyEnv.from_env({"HTTPS_PROXY": url})   # nothing listens there any more
+    pool = Pool(trusting(lab, env))
+    try:
+        with pytest.raises(HTTPFailure) as err:
+            await call(pool, "https://localhost:9/")
+    finally:
+        await pool.close()
+    assert err.value.kind == "connect"
