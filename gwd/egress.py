@@ -24,19 +24,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
-import logging
 import os
 import ssl
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from .config import Config, ConfigError, Deployment
-
-if TYPE_CHECKING:
-    from .metrics import Metrics
-
-log = logging.getLogger("gwd.egress")
 
 MAX_PROXY_HEAD = 16 * 1024
 P = TypeVar("P", bound=asyncio.Protocol)
@@ -418,10 +412,3 @@ def tls_message(reason: str) -> str:
     """What the operator and the client see: says TLS, names no internals."""
     return f"TLS failure: {REASON_TEXT.get(reason, REASON_TEXT['handshake'])}"
 
-
-def tls_failed(metrics: Metrics, deployment: str, reason: str) -> None:
-    """The operator's signals of an upstream TLS failure: a log line naming the
-    deployment and the reason, and ``gw_upstream_tls_errors_total{deployment,reason}``."""
-    metrics.tls_error(deployment, reason)
-    log.warning("upstream TLS failure: deployment %s: %s (reason=%s)", deployment,
-                REASON_TEXT.get(reason, REASON_TEXT["handshake"]), reason)

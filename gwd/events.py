@@ -12,7 +12,9 @@ Events and their levels:
 
 * ``upstream_failure`` (warning; ``gwd.events.upstream``, rate limited as clients can
   drive it): an upstream attempt failed, with ``reason`` (``timeout``, ``connect``,
-  ``reset``, ``5xx``, ``429``, ``4xx``, ``bad_response``) and the caller's ``key_id``;
+  ``tls``, ``reset``, ``5xx``, ``429``, ``4xx``, ``bad_response``; for ``tls`` also
+  ``tls_reason``: ``expired``, ``unknown_ca``, ... see gwd/egress.py) and the
+  caller's ``key_id``;
 * ``deployment_cooldown_start`` (warning) / ``deployment_cooldown_end`` (info);
 * ``config_reloaded`` (info) / ``config_reload_failed`` (error), with the ``trigger``
   (``http`` or ``sighup``) and what changed, by name only (never a value of

@@ -24,7 +24,6 @@ from aiohttp import web
 
 from .call import Biller, Call
 from .config import Deployment, RouterSettings
-from .egress import tls_failed
 from .errors import GatewayError, RateLimited, UpstreamClientError, UpstreamError, UpstreamTimeout
 from .events import caller, emit, upstream_log
 from .memo import IdentityMemo
@@ -213,9 +212,11 @@ class Proxy:
         """Account for (and log) an attempt that ended with ``exc``; returns the exception
         to raise (a :class:`_Retry` when another deployment may do better)."""
         self.router.finished(dep, None)
+        tls_reason = None
         if isinstance(exc, UpstreamFailure):
-            if exc.kind == "tls":
-                tls_failed(self.metrics, dep.id, exc.reason)
+            if exc.kind == "tls":  # gw_upstream_tls_errors_total; the event names the reason
+                tls_reason = exc.reason
+                self.metrics.tls_error(dep.id, tls_reason)
             exc = _failure_error(dep, exc)
         elif isinstance(exc, BadUpstreamResponse):
             exc = _Retry(UpstreamError(f"deployment {dep.id}: {exc}",
@@ -224,7 +225,8 @@ class Proxy:
             else "4xx" if isinstance(exc, GatewayError) else "aborted"
         self.metrics.attempt(dep.id, outcome)
         if outcome != "aborted":  # gwd stopped waiting (client gone, shutdown): no fault
-            _log_failure(call, dep, outcome, exc.error if isinstance(exc, _Retry) else exc)
+            _log_failure(call, dep, outcome, exc.error if isinstance(exc, _Retry) else exc,
+                         tls_reason)
         return exc
 
     # ------------------------------------------------------------------ stream
@@ -365,9 +367,11 @@ def _stream_error(failure: Exception | None) -> GatewayError:
                          code="upstream_stream_truncated")
 
 
-def _log_failure(call: Call, dep: Deployment, reason: str, error: BaseException) -> None:
+def _log_failure(call: Call, dep: Deployment, reason: str, error: BaseException,
+                 tls_reason: str | None = None) -> None:
     emit(logging.WARNING, "upstream_failure", upstream_log, deployment=dep.id,
-         model_group=call.group, reason=reason, detail=getattr(error, "message", error),
+         model_group=call.group, reason=reason, tls_reason=tls_reason,
+         detail=getattr(error, "message", error),
          key_id=caller(call.identity), request_id=call.request_id)
 
 

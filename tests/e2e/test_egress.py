@@ -122,7 +122,10 @@ def test_tls_failures_are_a_502_saying_tls_a_log_line_and_a_metric(
     assert tls_errors(proc) == {("g-dep", reason): 2}
     proc.stop()
     log = proc.log_text()
-    assert f"upstream TLS failure: deployment g-dep: " in log and f"reason={reason}" in log
+    lines = [ln for ln in log.splitlines() if "event=upstream_failure deployment=g-dep" in ln]
+    assert len(lines) == 2
+    assert all(f"reason=tls tls_reason={reason} " in ln and "TLS failure: " in ln
+               for ln in lines)
 
 
 def test_client_certificate_per_deployment(gwd: GwdFactory, lab: TLSLab,
