@@ -42,12 +42,16 @@ async def health(request: web.Request) -> web.Response:
     except StoreUnavailable:
         db = "down"
     deployments = []
+    now = runtime.router.clock()
     for group, deps in sorted(runtime.groups.items()):
         for dep in deps:
             h = runtime.router.health.get(dep.id)
             deployments.append({
                 "model_group": group, "deployment": dep.id, "provider": dep.provider,
                 "cooling_down": runtime.router.cooling(dep),
+                "cooldown_seconds": round(max(0.0, h.cooldown_until - now), 1) if h else 0.0,
+                "latency_ms": round(h.latency * 1000, 1) if h and h.latency is not None
+                else None,
                 "in_flight": h.in_flight if h else 0,
                 "successes": h.successes if h else 0, "errors": h.errors if h else 0})
     return json_response({
