@@ -2,7 +2,8 @@
 
 Every route handler is declared with an auth level (:func:`route_auth`):
 ``public`` (health), ``proxy`` (master or virtual key), ``admin`` (master key
-only; a virtual key gets 403), ``metrics`` (admin, or public when
+only, or the console's session cookie with its CSRF token, :mod:`gwd.console.session`;
+a virtual key gets 403), ``metrics`` (admin, or public when
 ``general_settings.metrics_auth`` is false; see :mod:`gwd.metrics`). The auth
 middleware reads the level from the *matched route's* handler — never from the
 path text — and a handler without a level is refused (fail closed). The error
@@ -31,6 +32,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from .auth import Identity
 from .call import Call
+from .console.session import COOKIE
+from .console.session import identify as console_identity
 from .errors import (
     AuthenticationError,
     GatewayError,
@@ -169,6 +172,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise ServiceUnavailable("gwd is shutting down.", code="shutting_down")
     if level not in (PROXY, ADMIN):
         raise AuthenticationError("This route is not open.")
+    master_key = runtime.config.general.master_key
+    if level == ADMIN and master_key and COOKIE in request.cookies:  # the console (/ui)
+        console = console_identity(master_key, request.cookies, request.headers)
+        if console is not None:
+            request[IDENTITY] = console
+            return await handler(request)
     ident = await runtime.auth.identify(request.headers)
     if level == ADMIN and not ident.master:
         raise PermissionDenied("This route needs the master key.", code="admin_only")

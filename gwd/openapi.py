@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import __version__
+from .handlers.console import ASSETS as CONSOLE_ASSETS
 from .handlers.keys import MAX_PAGE
 from .keys import MAX_BUDGET, MAX_LIST, MAX_NAME
 from .schema import (
@@ -291,6 +292,23 @@ PATHS: Json = {
                                         "general_settings.metrics_auth is false."}},
     "/openapi.json": {"get": op("This document", OBJECT, public=True)},
 }
+SCHEMAS["ConsoleLogin"] = obj(["master_key"], True, master_key={"type": "string",
+                                                                 "maxLength": 512})
+SCHEMAS["ConsoleSession"] = obj(["logged_in", "csrf_token"], logged_in={"type": "boolean"},
+                                csrf_token=STRING, open=BOOL,
+                                expires={"type": ["integer", "null"]})
+PATHS.update({  # the console (docs/console.md): a page, its files, its session
+    "/ui": {"get": op("Console page", None, public=True, ok_type="text/html", tag="console")},
+    **{f"/ui/{name}": {"get": {**op(f"Console file {name}", None, public=True, ok_type=ctype,
+                                    tag="console"),
+                               "operationId": "console_file_" + name.replace(".", "_")}}
+       for name, ctype in CONSOLE_ASSETS.items()},
+    "/ui/login": {"post": op("Console login", ref("ConsoleSession"), (*BODY, 401),
+                             body="ConsoleLogin", public=True, tag="console")},
+    "/ui/logout": {"post": op("Console logout", ref("Status"), public=True, tag="console")},
+    "/ui/session": {"get": op("Console session", ref("ConsoleSession"), public=True,
+                              tag="console")},
+})
 PATHS["/health/readiness"]["get"]["responses"]["503"] = {
     "description": "Not ready: database down, or shutting down", "headers": RID,
     "content": {"application/json": {"schema": ref("Status")}}}

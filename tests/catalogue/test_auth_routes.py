@@ -44,6 +44,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/health/readiness"): PUBLIC, ("GET", "/health"): ADMIN,
     ("POST", "/config/reload"): ADMIN, ("GET", "/metrics"): METRICS,
     ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/ui"): PUBLIC, ("POST", "/ui/login"): PUBLIC, ("POST", "/ui/logout"): PUBLIC,
+    ("GET", "/ui/session"): PUBLIC,
+    **{("GET", f"/ui/{name}"): PUBLIC for name in ("console.js", "console.css",
+                                                    "chart.umd.min.js", "icon.svg")},
 }
 CREDENTIALS = ("none", "unknown", "virtual", "expired", "deleted", "master")
 REFUSED = {"none": (401, "missing_api_key"), "unknown": (401, "invalid_api_key"),
@@ -81,6 +85,8 @@ async def valid_request(gw: Gateway, method: str, path: str,
         return {"json": {"model": "cheap", "input": "hi"}}
     if path == "/key/update":
         return {"json": {"key": (await gw.generate())["key_id"], "key_alias": "x"}}
+    if path == "/ui/login":  # public: the master key goes in the body, not a header
+        return {"json": {"master_key": MASTER_KEY}}
     if path == "/key/delete":
         return {"json": {"keys": [(await gw.generate())["key_id"]]}}
     return {"json": {}} if method == "POST" else {}
