@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from .auth import Identity
 from .config import Deployment
@@ -24,6 +25,9 @@ from .rates import usage_cost
 from .schema import CallRequest
 from .spend import SpendRecorder
 from .store.base import LedgerRow
+
+if TYPE_CHECKING:
+    from .fallbacks import FallbackPlan
 
 log = logging.getLogger("gwd.spend")
 _random_bits = random.getrandbits  # not a secret: see providers.base.random_hex
@@ -51,6 +55,7 @@ class Call:
     billed: bool = False
     cost: Decimal | None = None
     row: LedgerRow | None = None          # its ledger row, once billed (for the access log)
+    fallbacks: FallbackPlan | None = None  # where to go once the group fails (fallbacks.py)
 
 
 class Biller:

@@ -28,11 +28,15 @@ from .call import Call
 from .config import Deployment
 from .errors import (
     BudgetExceeded,
+    GatewayError,
     InvalidRequest,
     ModelNotFound,
     PermissionDenied,
     ServiceUnavailable,
 )
+from .fallbacks import plan as plan_fallbacks
+from .fallbacks import request_fallbacks
+from .litellm_settings import FallbackRules
 from .pricing import PriceTable
 from .providers import get_provider
 from .providers.base import Endpoint
@@ -81,6 +85,7 @@ class Policy:
         self.store = store
         self.output_allowance = output_allowance
         self.recorder = recorder
+        self.fallback_rules: FallbackRules | None = None   # None: no fallbacks configured
 
     @property
     def groups(self) -> Mapping[str, tuple[Deployment, ...]]:
@@ -118,10 +123,30 @@ class Policy:
                                      "unavailable); try again shortly.",
                                      code="spend_backlog_full")
         call = Call(req, identity, group, deps)  # request, identity, group, deployments
+        if self.fallback_rules is not None or "fallbacks" in req.body:
+            self._plan_fallbacks(call)
         key = identity.key
         if key is not None and key.max_budget is not None:
-            await self._reserve(call, key, key.max_budget, deps)
+            reach = deps if call.fallbacks is None else (*deps, *call.fallbacks.deployments())
+            await self._reserve(call, key, key.max_budget, reach)
         return call
+
+    def _plan_fallbacks(self, call: Call) -> None:
+        """The call's fallback groups (gwd/fallbacks.py); the body's ``fallbacks`` is gw's,
+        never forwarded upstream."""
+        req = call.request
+        requested = request_fallbacks(req.body.pop("fallbacks", None))
+        key = call.identity.key
+
+        def resolve(name: str) -> tuple[str, tuple[Deployment, ...]] | None:
+            try:
+                group = resolve_model(key, name, self.groups)
+            except GatewayError:
+                return None  # unknown, or outside the key's models: skipped
+            return group, self.serving(group, req.endpoint)
+
+        call.fallbacks = plan_fallbacks(self.fallback_rules or FallbackRules(), call.group,
+                                        requested, resolve)
 
     def worst_case(self, req: CallRequest, deps: tuple[Deployment, ...]) -> tuple[Decimal, bool]:
         """The call's worst-case cost over the group's deployments, and whether a partial

@@ -147,6 +147,9 @@ class Proxy:
 
     def headers(self, call: Call, cost: Decimal | None = None) -> dict[str, str]:
         headers = {"x-request-id": call.request_id}
+        if call.fallbacks is not None:  # which group served it (gwd/fallbacks.py)
+            headers["x-litellm-attempted-fallbacks"] = str(call.fallbacks.attempted)
+            headers["x-gw-model-group"] = call.group
         if cost is not None:
             text = format(cost.normalize(), "f")
             headers["x-gw-response-cost"] = headers["x-litellm-response-cost"] = text
@@ -157,27 +160,38 @@ class Proxy:
         """A non-streamed call. A client that hung up while the upstream worked is still
         billed for the answer the upstream gave (status ``client_closed``): gwd is charged
         for it, and the row must not be lost (catalogue C23)."""
-        errors: list[_Retry] = []
-        dep: Deployment | None = None
+        tried: list[Deployment] = []
         try:
-            for dep in self.router.plan(call.deployments):
+            while True:
                 try:
-                    completion = await self._attempt(call, dep)
-                except _Retry as retry:
-                    errors.append(retry)
-                    self.router.failed(dep, retry.retry_after)
-                    continue
-                gone = request is not None and request.transport is None
-                cost = self.biller.bill(call, dep, completion.usage,
-                                        "client_closed" if gone else "success")
-                body = completion.raw if completion.raw is not None else encode_json(
-                    completion.body)
-                return web.Response(body=body, content_type="application/json",
-                                    headers=self.headers(call, cost))
-            raise _final_error(errors)
+                    return await self._complete_group(call, request, tried)
+                except GatewayError as exc:
+                    if call.fallbacks is None or not call.fallbacks.advance(call, exc):
+                        raise
         except BaseException as exc:
-            self.biller.bill(call, dep, None, "error", _http_status(exc))
+            self.biller.bill(call, tried[-1] if tried else None, None, "error",
+                             _http_status(exc))
             raise
+
+    async def _complete_group(self, call: Call, request: web.Request | None,
+                              tried: list[Deployment]) -> web.Response:
+        errors: list[_Retry] = []
+        for dep in self.router.plan(call.deployments):
+            tried.append(dep)
+            try:
+                completion = await self._attempt(call, dep)
+            except _Retry as retry:
+                errors.append(retry)
+                self.router.failed(dep, retry.retry_after)
+                continue
+            gone = request is not None and request.transport is None
+            cost = self.biller.bill(call, dep, completion.usage,
+                                    "client_closed" if gone else "success")
+            body = completion.raw if completion.raw is not None else encode_json(
+                completion.body)
+            return web.Response(body=body, content_type="application/json",
+                                headers=self.headers(call, cost))
+        raise _final_error(errors)
 
     async def _attempt(self, call: Call, dep: Deployment) -> Completion:
         provider = get_provider(dep.provider)
@@ -231,24 +245,37 @@ class Proxy:
 
     # ------------------------------------------------------------------ stream
     async def stream(self, call: Call, request: web.Request) -> web.StreamResponse:
-        errors: list[_Retry] = []
-        dep: Deployment | None = None
+        tried: list[Deployment] = []
         try:
-            for dep in self.router.plan(call.deployments):
-                provider = get_provider(dep.provider)
-                if isinstance(provider, MockProvider):
-                    return await self._relay_local(call, dep, provider, request)
+            while True:
                 try:
-                    opened = await self._open_stream(call, dep, provider)
-                except _Retry as retry:
-                    errors.append(retry)
-                    self.router.failed(dep, retry.retry_after)
-                    continue
-                return await self._relay(call, dep, request, *opened)
-            raise _final_error(errors)
+                    return await self._stream_group(call, request, tried)
+                except GatewayError as exc:
+                    if call.fallbacks is None or not call.fallbacks.advance(call, exc):
+                        raise
         except BaseException as exc:
-            self.biller.bill(call, dep, None, "error", _http_status(exc))
+            self.biller.bill(call, tried[-1] if tried else None, None, "error",
+                             _http_status(exc))
             raise
+
+    async def _stream_group(self, call: Call, request: web.Request,
+                            tried: list[Deployment]) -> web.StreamResponse:
+        """Open a stream on one of the group's deployments (failover until the first chunk;
+        a GatewayError out of here means the group is exhausted and nothing was sent)."""
+        errors: list[_Retry] = []
+        for dep in self.router.plan(call.deployments):
+            tried.append(dep)
+            provider = get_provider(dep.provider)
+            if isinstance(provider, MockProvider):
+                return await self._relay_local(call, dep, provider, request)
+            try:
+                opened = await self._open_stream(call, dep, provider)
+            except _Retry as retry:
+                errors.append(retry)
+                self.router.failed(dep, retry.retry_after)
+                continue
+            return await self._relay(call, dep, request, *opened)
+        raise _final_error(errors)
 
     async def _open_stream(self, call: Call, dep: Deployment, provider: Provider
                            ) -> tuple[UpstreamResponse, StreamTranslator, list[Json], float]:

@@ -24,6 +24,7 @@ from .dbwatch import DatabaseWatch
 from .events import emit
 from .journal import SpendJournal, database_name
 from . import metrics
+from .litellm_settings import FallbackRules
 from .metrics import Metrics
 from .metrics_workers import WorkerShare
 from .policy import Policy
@@ -63,6 +64,7 @@ class Runtime:
         self.biller = Biller(self.prices, self.recorder, self.metrics)
         self.policy = Policy(config.groups, self.prices, self.store, g.budget_output_allowance,
                              self.recorder)
+        self.policy.fallback_rules = _fallback_rules(config)
         self.proxy = Proxy(self.router, self.upstream, self.biller, config.router, self.metrics)
         _load_providers(config)
         self.draining = False
@@ -155,10 +157,16 @@ class Runtime:
         self.router.settings = new.router
         self.proxy.settings = new.router
         self.policy.groups = new.groups
+        self.policy.fallback_rules = _fallback_rules(new)
         self.policy.output_allowance = new.general.budget_output_allowance
         for warning in new.warnings:
             log.warning("config: %s", warning)
         return new
+
+
+def _fallback_rules(config: Config) -> FallbackRules | None:
+    rules = config.litellm.fallbacks
+    return rules if rules.groups() else None
 
 
 def _load_providers(config: Config) -> None:

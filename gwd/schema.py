@@ -48,10 +48,12 @@ ALLOWED: dict[Endpoint, frozenset[str]] = {
         "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call",
         "service_tier", "store", "metadata", "modalities", "audio", "prediction",
         "reasoning_effort", "web_search_options", "verbosity", "prompt_cache_key",
-        "safety_identifier"}),
-    "completions": frozenset(_SAMPLING | {"model", "prompt", "suffix", "best_of", "echo"}),
-    "embeddings": frozenset({"model", "input", "encoding_format", "dimensions", "user"}),
-}
+        "safety_identifier", "fallbacks"}),
+    "completions": frozenset(_SAMPLING | {"model", "prompt", "suffix", "best_of", "echo",
+                                          "fallbacks"}),
+    "embeddings": frozenset({"model", "input", "encoding_format", "dimensions", "user",
+                             "fallbacks"}),
+}  # fallbacks: LiteLLM's, taken out of the body by the policy (gwd/fallbacks.py)
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
