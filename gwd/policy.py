@@ -20,7 +20,7 @@ call gets 503 ``spend_backlog_full``; a failed reservation is 503 too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from .auth import Identity
@@ -37,6 +37,7 @@ from .errors import (
 from .fallbacks import plan as plan_fallbacks
 from .fallbacks import request_fallbacks
 from .litellm_settings import FallbackRules
+from .wildcards import ModelNames
 from .pricing import PriceTable
 from .providers import get_provider
 from .providers.base import Endpoint
@@ -55,7 +56,7 @@ def resolve_model(key: KeyRecord | None, requested: str,
     group = requested
     if key is not None:
         group = key.aliases.get(requested, requested)
-    if group not in groups:
+    if group not in groups or "*" in group:  # a wildcard group is reached by matching
         shown = requested[:100]
         raise ModelNotFound(f"The model '{shown}' does not exist or is not served here.",
                             param="model")
@@ -65,15 +66,17 @@ def resolve_model(key: KeyRecord | None, requested: str,
     return group
 
 
-def allowed_models(key: KeyRecord | None, groups: Mapping[str, object]) -> list[str]:
-    """What ``/models`` lists for a caller: reachable groups and their aliases."""
+def allowed_models(key: KeyRecord | None, groups: Mapping[str, object],
+                   extra: Iterable[str] = ()) -> list[str]:
+    """What ``/models`` lists for a caller: reachable groups and their aliases, plus
+    ``extra`` (model_group_alias names and wildcard expansions, already checked)."""
     if key is None:
-        return sorted(groups)
-    names = [g for g in groups if not key.models or g in key.models]
+        return sorted({g for g in groups if "*" not in g} | set(extra))
+    names = [g for g in groups if "*" not in g and (not key.models or g in key.models)]
     for alias, target in key.aliases.items():
         if target in groups and (not key.models or target in key.models):
             names.append(alias)
-    return sorted(set(names))
+    return sorted({*names, *extra})
 
 
 class Policy:
@@ -86,6 +89,7 @@ class Policy:
         self.output_allowance = output_allowance
         self.recorder = recorder
         self.fallback_rules: FallbackRules | None = None   # None: no fallbacks configured
+        self.names: ModelNames | None = None   # model_group_alias, wildcard groups (if any)
 
     @property
     def groups(self) -> Mapping[str, tuple[Deployment, ...]]:
@@ -105,10 +109,15 @@ class Policy:
         return deps
 
     async def admit(self, identity: Identity, req: CallRequest) -> Call:
-        group = resolve_model(identity.key, req.model, self.groups)
-        deps = self.serving(group, req.endpoint)
+        try:
+            group = resolve_model(identity.key, req.model, self.groups)
+            deps = self.serving(group, req.endpoint)
+        except ModelNotFound:
+            if self.names is None:
+                raise
+            group, deps = self._named(identity.key, req.model, req.endpoint)
         if not deps:
-            unserved = sorted({d.provider for d in self._groups[group]
+            unserved = sorted({d.provider for d in self._groups.get(group, ())
                                if getattr(get_provider(d.provider), "unsupported", False)})
             if unserved:
                 raise InvalidRequest(f"The model '{req.model[:100]}' is served by provider "
@@ -140,7 +149,12 @@ class Policy:
 
         def resolve(name: str) -> tuple[str, tuple[Deployment, ...]] | None:
             try:
-                group = resolve_model(key, name, self.groups)
+                try:
+                    group = resolve_model(key, name, self.groups)
+                except ModelNotFound:
+                    if self.names is None:
+                        raise
+                    return self._named(key, name, req.endpoint)
             except GatewayError:
                 return None  # unknown, or outside the key's models: skipped
             return group, self.serving(group, req.endpoint)
@@ -165,6 +179,15 @@ class Policy:
             output, partial = self.output_allowance, True
         worst = max(bound_cost(p, req.prompt_bound, output) for p in prices if p is not None)
         return worst, partial
+
+    def _named(self, key: KeyRecord | None, requested: str,
+               endpoint: Endpoint) -> tuple[str, tuple[Deployment, ...]]:
+        """A name that is no group: model_group_alias or a wildcard group (wildcards.py)."""
+        assert self.names is not None
+        name = key.aliases.get(requested, requested) if key is not None else requested
+        return self.names.resolve(
+            key, name, self.groups, lambda g: self.serving(g, endpoint),
+            lambda deps: tuple(d for d in deps if get_provider(d.provider).supports(endpoint)))
 
     async def _reserve(self, call: Call, key: KeyRecord, budget: Decimal,
                        deps: tuple[Deployment, ...]) -> None:

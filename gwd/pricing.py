@@ -218,6 +218,12 @@ class PriceTable:
 
     # -- lookups --------------------------------------------------------------------
 
+    def model_names(self, provider: str) -> list[str]:
+        """The table's model names for a provider prefix (to list wildcard groups)."""
+        table = self._providers.get(provider, provider)
+        return [key.partition("/")[2] for key in self._models
+                if key.partition("/")[0] == table]
+
     def lookup(self, provider: str, model: str, api_base: str | None = None) -> Price | None:
         """The table price of ``model`` at ``provider`` (see the module docstring)."""
         key = (provider, model, api_base or "")

@@ -36,6 +36,7 @@ from .spend import SpendRecorder
 from .store import open_store
 from .store.base import Store
 from .upstream import Upstream
+from .wildcards import ModelNames
 
 log = logging.getLogger("gwd")
 
@@ -65,6 +66,7 @@ class Runtime:
         self.policy = Policy(config.groups, self.prices, self.store, g.budget_output_allowance,
                              self.recorder)
         self.policy.fallback_rules = _fallback_rules(config)
+        self.policy.names = _model_names(config)
         self.proxy = Proxy(self.router, self.upstream, self.biller, config.router, self.metrics)
         _load_providers(config)
         self.draining = False
@@ -158,6 +160,7 @@ class Runtime:
         self.proxy.settings = new.router
         self.policy.groups = new.groups
         self.policy.fallback_rules = _fallback_rules(new)
+        self.policy.names = _model_names(new)
         self.policy.output_allowance = new.general.budget_output_allowance
         for warning in new.warnings:
             log.warning("config: %s", warning)
@@ -167,6 +170,12 @@ class Runtime:
 def _fallback_rules(config: Config) -> FallbackRules | None:
     rules = config.litellm.fallbacks
     return rules if rules.groups() else None
+
+
+def _model_names(config: Config) -> ModelNames | None:
+    names = ModelNames(config.groups, config.litellm.model_group_alias,
+                       config.litellm.hidden_aliases)
+    return names if names else None
 
 
 def _load_providers(config: Config) -> None:

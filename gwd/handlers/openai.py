@@ -44,7 +44,10 @@ def call_handler(endpoint: Endpoint) -> Handler:
 async def list_models(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     created = int(runtime.started_at.timestamp())
-    names = allowed_models(identity(request).key, runtime.groups)
+    key = identity(request).key
+    named = runtime.policy.names  # model_group_alias, wildcard groups (gwd/wildcards.py)
+    extra = named.listed(key, runtime.groups, runtime.prices.model_names) if named else ()
+    names = allowed_models(key, runtime.groups, extra)
     return json_response({"object": "list", "data": [
         {"id": name, "object": "model", "created": created, "owned_by": "gw"}
         for name in names]})
