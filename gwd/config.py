@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from . import litellm_settings, litellm_table
+from . import litellm_settings, litellm_table, model_info
 from .durations import DurationError, parse_duration
 from .litellm_settings import LiteLLMSettings
 from .money import parse_usd
@@ -102,6 +102,8 @@ class Deployment:
     proxy: str | bool | None = field(default=None, repr=False)  # URL, or False: direct
     #: part rates (gwd.rates.DIMENSIONS) from LiteLLM's price names, e.g. cache reads
     price_rates: tuple[tuple[str, Decimal], ...] = ()
+    base_model: str | None = None   # model_info.base_model: priced as this model
+    mode: str | None = None         # model_info.mode (gwd/model_info.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +287,6 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-_MODEL_INFO_KEYS = {"id"}
 _DEPLOYMENT_KEYS = {"model", "api_base", "api_key", "api_version", "timeout", "stream_timeout",
                     "rpm", "tpm", "weight", "input_cost_per_token", "output_cost_per_token",
                     "mock_response", "organization", "max_retries", "base_url",
@@ -413,8 +414,9 @@ def _deployment(r: _Reader, index: int, entry: Any, seen_ids: set[str]) -> Deplo
                 r.warnings.append(f"{p(key)}: {catalog.PARAM_NOTES[key]}")
     opt.update(_egress_params(r, params, p))
     info = r.mapping(f"{where}: model_info", entry.get("model_info"))
+    model_info.read(info, opt, where, r.string, r.price)
     for key in info:
-        if key not in _MODEL_INFO_KEYS:
+        if key not in model_info.KNOWN:
             r.ignore("model_info", key, where.partition(" ")[0])
     for key in entry:
         if key not in ("model_name", "litellm_params", "model_info"):

@@ -206,11 +206,6 @@ INSTEAD: dict[Section, dict[str, str]] = {
         "access_groups": "keys list model groups in gw", "team_id": "teams are not in gw yet",
         "health_check_model": "gw has no background health checks",
         "tier": _NONE, "litellm_provider": "the provider is the prefix of model",
-        "mode": "the endpoint decides; providers that cannot serve it are skipped",
-        "base_model": "not used for pricing yet: set input_cost_per_token and "
-                      "output_cost_per_token in litellm_params",
-        "input_cost_per_token": "not read from model_info yet: set it in litellm_params",
-        "output_cost_per_token": "not read from model_info yet: set it in litellm_params",
     },
 }
 

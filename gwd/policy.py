@@ -37,6 +37,7 @@ from .errors import (
 from .fallbacks import plan as plan_fallbacks
 from .fallbacks import request_fallbacks
 from .litellm_settings import FallbackRules
+from .model_info import serves
 from .wildcards import ModelNames
 from .pricing import PriceTable
 from .providers import get_provider
@@ -105,7 +106,8 @@ class Policy:
         deps = self._serving.get((group, endpoint))
         if deps is None:
             deps = self._serving[(group, endpoint)] = tuple(
-                d for d in self._groups[group] if get_provider(d.provider).supports(endpoint))
+                d for d in self._groups[group]
+                if get_provider(d.provider).supports(endpoint) and serves(d.mode, endpoint))
         return deps
 
     async def admit(self, identity: Identity, req: CallRequest) -> Call:
@@ -187,7 +189,8 @@ class Policy:
         name = key.aliases.get(requested, requested) if key is not None else requested
         return self.names.resolve(
             key, name, self.groups, lambda g: self.serving(g, endpoint),
-            lambda deps: tuple(d for d in deps if get_provider(d.provider).supports(endpoint)))
+            lambda deps: tuple(d for d in deps if get_provider(d.provider).supports(endpoint)
+                               and serves(d.mode, endpoint)))
 
     async def _reserve(self, call: Call, key: KeyRecord, budget: Decimal,
                        deps: tuple[Deployment, ...]) -> None:

@@ -249,12 +249,12 @@ class PriceTable:
         ``cache_read_input_token_cost``, ...: :mod:`gwd.rates`) replace the result's.
         A deployment setting any price but no table price is priced (missing rates 0).
         """
-        key = (dep.provider, dep.model, dep.api_base,
+        key = (dep.provider, dep.base_model or dep.model, dep.api_base,
                dep.input_cost_per_token, dep.output_cost_per_token, dep.price_rates)
         try:
             return self._deployments[key]
-        except KeyError:
-            found = self._for(dep)
+        except KeyError:  # model_info.base_model: priced as that model
+            found = self._for(replace(dep, model=dep.base_model) if dep.base_model else dep)
             if len(self._deployments) >= _CACHE_LIMIT:
                 self._deployments.clear()
             self._deployments[key] = found
