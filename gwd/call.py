@@ -107,3 +107,9 @@ class Biller:
         key = call.identity.key
         self.metrics.call(row, elapsed, http_status, key.key_id if key is not None else "master")
         return cost
+
+    async def settle(self, call: Call) -> None:
+        """Close a budgeted call's reservation at its real cost now, before its answer is
+        sent (SPEC §5: the next call sees exactly budget minus spend). No-op otherwise."""
+        if call.reserved is not None and call.row is not None:
+            await self.recorder.settle(call.row)

@@ -187,6 +187,8 @@ class Proxy:
             gone = request is not None and request.transport is None
             cost = self.biller.bill(call, dep, completion.usage,
                                     "client_closed" if gone else "success")
+            if call.reserved is not None:
+                await self.biller.settle(call)
             body = completion.raw if completion.raw is not None else encode_json(
                 completion.body)
             return web.Response(body=body, content_type="application/json",
@@ -334,6 +336,8 @@ class Proxy:
                 await _write_chunks(response, translator.finish())
                 status = "success"
                 self.biller.bill(call, dep, translator.usage(), status)
+                if call.reserved is not None:
+                    await self.biller.settle(call)
                 await response.write(DONE)
             else:
                 self.biller.bill(call, dep, translator.usage(), "error")
@@ -372,6 +376,8 @@ class Proxy:
                         continue
                 await response.write(encode(chunk))
             self.biller.bill(call, dep, translator.usage(), "success")
+            if call.reserved is not None:
+                await self.biller.settle(call)
             await response.write(DONE)
         except ConnectionError:   # the client hung up: bill its part; nothing left to answer
             self.biller.bill(call, dep, translator.usage(), "client_closed")

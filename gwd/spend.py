@@ -7,6 +7,13 @@ in one transaction and skips any ``request_id`` already written, so a retried
 flush can never count twice. Budget reservations of the flushed calls are
 settled in that same transaction.
 
+A call that holds a budget reservation is also written through at once
+(:meth:`SpendRecorder.settle`, awaited before its answer is sent): its ledger row, its
+key's spend and the closing of its reservation in one ``Store.record``, so the next
+call — on any replica — sees exactly budget minus spend, not a reservation waiting
+for the next flush. If that write fails the row simply stays buffered; the flush
+skips rows already written through (and ``record`` would skip them anyway).
+
 Guarantees: a row is in the buffer before its response is finished; ``flush()``
 (awaited by ``/key/info`` and the spend reports) makes every added row visible in
 the store; ``close()`` flushes everything on a clean stop.
@@ -53,6 +60,7 @@ class SpendRecorder:
         self.journal = journal
         self._rows: list[LedgerRow] = []
         self._settle: dict[str, str] = {}
+        self._through: set[str] = set()   # buffered rows already written through by settle()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -62,6 +70,7 @@ class SpendRecorder:
         self.failures = 0
         self.written = 0
         self.journaled = 0
+        self.written_through = 0
 
     @property
     def pending(self) -> int:
@@ -84,6 +93,24 @@ class SpendRecorder:
             self._settle[row.request_id] = row.key_hash
         if len(self._rows) >= FLUSH_AT_ROWS:
             self._wake.set()
+
+    async def settle(self, row: LedgerRow) -> bool:
+        """Write a reserved call's row now, closing its reservation (see the module
+        docstring). The row must already be buffered by :meth:`add`. Returns True when it
+        reached the database; False leaves it to the flusher (database down or slow)."""
+        key_hash = row.key_hash
+        if self._down or key_hash is None or row.request_id not in self._settle:
+            return False
+        try:
+            await self.store.record([row], {row.request_id: key_hash})
+        except Exception as exc:  # noqa: BLE001 - the buffered row is written by the flusher
+            log.debug("spend: write-through of %s failed (%s); left to the flush",
+                      row.request_id, exc)
+            return False
+        if row.request_id in self._settle:  # still buffered: the flush can skip it
+            self._through.add(row.request_id)
+        self.written_through += 1
+        return True
 
     async def start(self) -> None:
         """Replay what an earlier run left in the journal, then start the flusher."""
@@ -151,17 +178,25 @@ class SpendRecorder:
     async def _write_buffer(self) -> None:
         while self._rows:
             batch = self._rows[:MAX_BATCH]
+            through = self._through
+            todo = [r for r in batch if r.request_id not in through] if through else batch
             settle = {r.request_id: self._settle[r.request_id]
-                      for r in batch if r.request_id in self._settle}
+                      for r in todo if r.request_id in self._settle}
             try:
-                await self.store.record(batch, settle)
+                if todo:
+                    await self.store.record(todo, settle)
             except BaseException:
                 self.failures += 1
                 raise
             del self._rows[: len(batch)]
             for request_id in settle:
                 self._settle.pop(request_id, None)
-            self.written += len(batch)
+            if through:
+                for row in batch:
+                    if row.request_id in through:
+                        through.discard(row.request_id)
+                        self._settle.pop(row.request_id, None)
+            self.written += len(todo)
 
     async def _spill(self) -> bool:
         """Move the buffered rows to the journal (lock held). False if they stay in memory."""
@@ -179,6 +214,7 @@ class SpendRecorder:
         del self._rows[: len(rows)]
         for row in rows:
             self._settle.pop(row.request_id, None)
+            self._through.discard(row.request_id)
         self.journaled += len(rows)
         return True
 
