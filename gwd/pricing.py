@@ -18,6 +18,11 @@ Resolution (:meth:`PriceTable.lookup`), first match wins:
 * ``azure/``: the deployment name looked up in the ``openai`` table (Azure's
   ``gpt-35-`` spelling accepted), so an operator-chosen name prices nothing.
 * ``anthropic/``: the ``anthropic`` table.
+* ``bedrock/`` (a Bedrock model id): its own ``bedrock/`` entry (Amazon, Meta, ...), else
+  for ``anthropic.*`` ids the ``anthropic`` table (Bedrock lists Anthropic's prices), after
+  dropping a cross-region profile prefix (``us.``, ``eu.``, ``global.``, ...) and the
+  ``-vN:M`` version. ``vertex_ai/``, ``groq/`` (and ``gemini/``, ``mistral/``,
+  ``cohere/``): their vendor table through ``providers``.
 * ``openrouter/`` (``org/model[:variant]``): an exact ``openrouter/`` entry
   (open models, approximate); else the org's vendor table (``openrouter_orgs``:
   openai, anthropic, google, mistralai, cohere) looked up with the part after
@@ -59,6 +64,8 @@ _LATEST_SUFFIX = re.compile(r"-latest$")
 _VERSION_SUFFIX = re.compile(r"-\d{3}$")
 _DOTTED_VERSION = re.compile(r"(?<=\d)\.(?=\d)")
 _DOTS_TO_DASHES = frozenset({"anthropic", "mistral"})
+_BEDROCK_GEO = re.compile(r"^(us|eu|apac|jp|au|ca|us-gov|global)\.")
+_BEDROCK_VERSION = re.compile(r"-v\d+(:\d+)?$")
 _OPENROUTER_NEUTRAL = frozenset({"beta", "thinking"})
 _MOCK_ORDER = ("openai", "anthropic", "google", "mistral", "cohere")
 _CACHE_LIMIT = 4096  # distinct lookups remembered; a config has far fewer deployments
@@ -306,8 +313,18 @@ class PriceTable:
             return self._vendor(at_host, name)
         if provider == "azure":
             name = re.sub(r"^gpt-35-", "gpt-3.5-", name)
+        if provider == "bedrock":
+            return self._bedrock(name)
         vendor = self._providers.get(provider)
         return self._vendor(vendor, name) if vendor else None
+
+    def _bedrock(self, name: str) -> Price | None:
+        name = _BEDROCK_GEO.sub("", name.removeprefix("converse/"))
+        if (own := self._vendor("bedrock", name)) is not None:
+            return own
+        org, _, rest = name.partition(".")
+        return self._vendor("anthropic", _BEDROCK_VERSION.sub("", rest)) \
+            if org == "anthropic" and rest else None
 
     def _openrouter(self, name: str) -> Price | None:
         name, _, variant = name.partition(":")

@@ -135,3 +135,9 @@ def test_embeddings_are_refused_and_upstream_errors_map(
     with pytest.raises(openai.BadRequestError) as bad:
         client.chat.completions.create(model="claude", messages=MESSAGES)
     assert "Malformed input request" in str(bad.value)
+
+
+def test_the_call_is_priced_from_the_table(client: openai.OpenAI) -> None:
+    raw = client.chat.completions.with_raw_response.create(model="claude", messages=MESSAGES)
+    # anthropic.claude-3-5-sonnet on Bedrock: $3 / $15 per million; 10 in, 5 out
+    assert raw.headers["x-litellm-response-cost"] == "0.000105"
