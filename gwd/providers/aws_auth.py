@@ -24,6 +24,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 DEFAULT_REGION = "us-west-2"
@@ -75,9 +76,9 @@ def credentials_of(extra: Mapping[str, Any],
 def _from_profile(profile: str | None) -> AWSCredentials:
     """Static credentials of a profile of the shared files (no network: the container,
     instance-metadata and SSO providers are not asked)."""
-    session_module = _botocore("session")
+    botocore = _botocore()
     try:
-        session = session_module.Session(profile=profile)
+        session = botocore.session.Session(profile=profile)
         resolver = session.get_component("credential_provider")
         found = None
         for method in ("shared-credentials-file", "config-file"):
@@ -94,11 +95,14 @@ def _from_profile(profile: str | None) -> AWSCredentials:
     return AWSCredentials(found.access_key, found.secret_key, found.token or None)
 
 
-def _botocore(module: str) -> Any:
+def _botocore() -> Any:
+    """botocore's modules gw uses (a namespace), or AWSAuthError naming the extra."""
     try:
-        return __import__(f"botocore.{module}", fromlist=["_"])
+        from botocore import auth, awsrequest, credentials, session
     except ImportError:
         raise AWSAuthError("bedrock/ needs botocore: pip install 'gw[bedrock]'") from None
+    return SimpleNamespace(auth=auth, awsrequest=awsrequest, credentials=credentials,
+                           session=session)
 
 
 def sign(creds: AWSCredentials, region: str, service: str, method: str, url: str,
@@ -107,13 +111,13 @@ def sign(creds: AWSCredentials, region: str, service: str, method: str, url: str
     """The request's headers plus SigV4's (``Authorization``, ``X-Amz-Date``, and
     ``X-Amz-Security-Token`` with temporary credentials), signed by botocore's
     ``SigV4Auth`` at ``now()`` (default: the current time; tests pass a fixed one)."""
-    auth = _botocore("auth")
-    awsrequest = _botocore("awsrequest")
-    credentials = _botocore("credentials").Credentials(creds.access_key, creds.secret_key,
-                                                        creds.token)
-    request = awsrequest.AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+    botocore = _botocore()
+    credentials = botocore.credentials.Credentials(creds.access_key, creds.secret_key,
+                                                   creds.token)
+    request = botocore.awsrequest.AWSRequest(method=method, url=url, data=body,
+                                             headers=dict(headers))
     stamp = (now or _utcnow)()
-    signer = auth.SigV4Auth(credentials, service, region)
+    signer = botocore.auth.SigV4Auth(credentials, service, region)
     # SigV4Auth.add_auth, with the time given instead of read (so a known-answer vector
     # can check it); the canonical request, string to sign and signature are botocore's
     request.context["timestamp"] = stamp.strftime(SIGV4_TIMESTAMP)
