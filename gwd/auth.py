@@ -1,7 +1,7 @@
 """Who is calling: bearer credential -> SHA-256 -> master key or a virtual key record.
 
-The credential comes from ``Authorization: Bearer <key>`` or ``api-key: <key>``
-(never from the query string). The master key is compared in constant time.
+The credential comes from ``Authorization: Bearer <key>``, ``api-key: <key>`` or
+(Anthropic's SDK) ``x-api-key: <key>``, in that order (never from the query string). The master key is compared in constant time.
 Virtual keys are looked up by the full SHA-256 of the credential in
 :class:`KeyCache` (short TTL, single flight per key, invalidated on change), so
 the hot path does not touch the database. An unknown key is remembered for a
@@ -92,6 +92,8 @@ def credential(headers: Mapping[str, str]) -> str | None:
             return None
         return value.strip() or None
     value = headers.get("api-key")
+    if value is None:
+        value = headers.get("x-api-key")
     return value.strip() if value and value.strip() else None
 
 
@@ -99,7 +101,8 @@ def ambiguous(headers: Mapping[str, str]) -> bool:
     """Whether more than one credential header of a kind was sent."""
     getall = getattr(headers, "getall", None)
     return getall is not None and (len(getall("Authorization", ())) > 1
-                                   or len(getall("api-key", ())) > 1)
+                                   or len(getall("api-key", ())) > 1
+                                   or len(getall("x-api-key", ())) > 1)
 
 
 class KeyCache:

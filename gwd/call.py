@@ -96,8 +96,8 @@ class Biller:
         row = call.row = LedgerRow(
             call.request_id, datetime.now(UTC),                  # request_id, time
             call.identity.token_hash, call.identity.alias,       # key_hash, key_alias
-            req.endpoint, req.model, call.group,                 # endpoint, requested_model,
-                                                                 # model_group
+            req.endpoint if req.door is None else req.door.name,  # endpoint
+            req.model, call.group,                               # requested_model, model_group
             dep.id if dep else "", dep.provider if dep else "",  # deployment, provider
             prompt, completion, cost,                            # prompt/completion_tokens, cost
             int(elapsed * 1000), status,                         # latency_ms, status

@@ -139,6 +139,28 @@ EMBEDDING_RESPONSE = obj(["object", "data"], object={"const": "list"}, model=STR
                          data=array(obj(["index", "embedding"], index={"type": "integer"},
                                         embedding={"anyOf": [array({"type": "number"}),
                                                              STRING]})))
+BLOCK: Json = {**obj(["type"], type=STRING), "propertyNames": NO_ROUTING_FIELDS,
+               "additionalProperties": FREE}
+ANTHROPIC_CONTENT: Json = {"anyOf": [STRING, array(BLOCK)]}
+_ANTHROPIC_FIELDS: Json = {
+    "model": ref("Model"), "max_tokens": {"type": "integer", "minimum": 1,
+                                          "maximum": MAX_TOKENS_CAP},
+    "messages": array(obj(["role", "content"], role={"enum": ["user", "assistant"]},
+                          content=ANTHROPIC_CONTENT), 1, MAX_MESSAGES),
+    "system": ANTHROPIC_CONTENT, "temperature": num(0, 1), "top_p": num(0, 1),
+    "top_k": {"type": ["integer", "null"], "minimum": 0},
+    "stop_sequences": nullable(array(STRING)), "stream": {"type": "boolean"},
+    "tools": nullable(array(FREE)), "tool_choice": nullable(OBJECT),
+    "metadata": nullable(OBJECT), "thinking": nullable(OBJECT)}
+MESSAGES_REQUEST: Json = {
+    **obj(["model", "max_tokens", "messages"], **_ANTHROPIC_FIELDS),
+    "propertyNames": NO_ROUTING_FIELDS, "additionalProperties": FREE,
+    "description": "Anthropic's Messages request; fields gw does not know are forwarded to "
+                   "anthropic/ deployments and dropped for others"}
+COUNT_TOKENS_REQUEST: Json = {**MESSAGES_REQUEST, "required": ["model", "messages"]}
+ANTHROPIC_MESSAGE = obj(["id", "type", "role", "content"], id=STRING, type={"const": "message"},
+                        role=STRING, model=STRING, content=array(OBJECT),
+                        stop_reason=nullable(STRING), usage=OBJECT)
 MODEL_LIST = obj(["object", "data"], object={"const": "list"}, data=array(obj(
     ["id", "object"], id=STRING, object={"const": "model"}, created={"type": "integer"},
     owned_by=STRING)))
@@ -178,7 +200,9 @@ SCHEMAS: Json = {
     "ChatCompletionRequest": CHAT_REQUEST, "CompletionRequest": COMPLETION_REQUEST,
     "EmbeddingRequest": EMBEDDING_REQUEST, "ChatCompletion": CHAT_RESPONSE,
     "TextCompletion": COMPLETION_RESPONSE, "EmbeddingList": EMBEDDING_RESPONSE,
-    "ModelList": MODEL_LIST,
+    "ModelList": MODEL_LIST, "MessagesRequest": MESSAGES_REQUEST,
+    "CountTokensRequest": COUNT_TOKENS_REQUEST, "AnthropicMessage": ANTHROPIC_MESSAGE,
+    "TokenCount": obj(["input_tokens"], input_tokens={"type": "integer"}),
     "KeyGenerateRequest": obj((), True, **KEY_FIELDS),
     "KeyUpdateRequest": obj(["key"], True, key=KEY_REF, **KEY_FIELDS),
     "KeyDeleteRequest": obj(["keys"], True, keys=array(KEY_REF, 1, 1000)),
@@ -226,7 +250,7 @@ AUTH = (401, 503)
 ADMIN = (*AUTH, 403)
 BODY = (400, 408, 413, 415)
 CALL = (*BODY, *AUTH, 403, 404, 409, 422, 429, 502, 504)
-BEARER: list[Json] = [{"bearer": []}, {"apiKey": []}]
+BEARER: list[Json] = [{"bearer": []}, {"apiKey": []}, {"xApiKey": []}]
 
 
 def op(summary: str, ok: Json | None, errors: Iterable[int] = (), *, body: str | None = None,
@@ -261,6 +285,11 @@ PROXY_PATHS: Json = {
     "/embeddings": {"post": op("Embeddings", ref("EmbeddingList"), CALL,
                                body="EmbeddingRequest", tag="proxy")},
     "/models": {"get": op("Models the key may use", ref("ModelList"), AUTH, tag="proxy")},
+    "/messages": {"post": op("Anthropic message", ref("AnthropicMessage"), CALL,
+                             body="MessagesRequest", stream=True, tag="proxy")},
+    "/messages/count_tokens": {"post": op("Anthropic token count", ref("TokenCount"),
+                                          (*BODY, *AUTH, 403, 502, 504),
+                                          body="CountTokensRequest", tag="proxy")},
 }
 PATHS: Json = {
     "/key/generate": {"post": op("Generate a key", ref("KeyGenerated"), (*BODY, *ADMIN),
@@ -335,7 +364,8 @@ def document(models: Iterable[str] = ()) -> Json:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "the master key or a virtual key"},
-                "apiKey": {"type": "apiKey", "in": "header", "name": "api-key"}},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "api-key"},
+                "xApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
             "headers": {"RequestId": {"required": True, "description": "the request's id; "
                                       "a proxy call's ledger row has the same request_id",
                                       "schema": {"type": "string", "pattern": "^req_[0-9a-f]+$"}}},

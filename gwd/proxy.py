@@ -24,6 +24,7 @@ from aiohttp import web
 
 from .call import Biller, Call
 from .config import Deployment, RouterSettings
+from .doors.base import OPENAI_SINK, Sink
 from .errors import GatewayError, RateLimited, UpstreamClientError, UpstreamError, UpstreamTimeout
 from .events import caller, emit, upstream_log
 from .memo import IdentityMemo
@@ -39,7 +40,6 @@ from .providers.base import (
 )
 from .providers.mock import MockProvider
 from .routing import Router
-from .sse import DONE, encode, encode_error
 from .upstream import MAX_ERROR_BYTES, Timeouts, Upstream, UpstreamFailure, UpstreamResponse
 
 PASSED_THROUGH_STATUSES = (400, 404, 409, 413, 422)
@@ -189,14 +189,28 @@ class Proxy:
                                     "client_closed" if gone else "success")
             if call.reserved is not None:
                 await self.biller.settle(call)
-            body = completion.raw if completion.raw is not None else encode_json(
-                completion.body)
+            door = call.request.door
+            if door is not None:
+                body = door.render(dep, completion)
+            else:
+                body = completion.raw if completion.raw is not None else encode_json(
+                    completion.body)
             return web.Response(body=body, content_type="application/json",
                                 headers=self.headers(call, cost))
         raise _final_error(errors)
 
+    @staticmethod
+    def _provider(call: Call, dep: Deployment) -> Provider:
+        door = call.request.door
+        return get_provider(dep.provider) if door is None else door.provider(dep)
+
+    @staticmethod
+    def _sink(call: Call, dep: Deployment) -> Sink:
+        door = call.request.door
+        return OPENAI_SINK if door is None else door.sink(dep)
+
     async def _attempt(self, call: Call, dep: Deployment) -> Completion:
-        provider = get_provider(dep.provider)
+        provider = self._provider(call, dep)
         req = call.request
         if isinstance(provider, MockProvider):  # answered here; counted like any attempt
             started = time.perf_counter()
@@ -267,7 +281,7 @@ class Proxy:
         errors: list[_Retry] = []
         for dep in self.router.plan(call.deployments):
             tried.append(dep)
-            provider = get_provider(dep.provider)
+            provider = self._provider(call, dep)
             if isinstance(provider, MockProvider):
                 return await self._relay_local(call, dep, provider, request)
             try:
@@ -322,28 +336,30 @@ class Proxy:
                      started: float) -> web.StreamResponse:
         response: web.StreamResponse | None = None
         status = "error"
+        sink = self._sink(call, dep)
         try:
             response = await self._start_response(call, request)
-            await _write_chunks(response, first)
+            await _write_chunks(response, first, sink)
             failure: Exception | None = None
             try:
                 # read to the end even after the upstream said "done": a usage event may follow
                 async for event, data in resp.events():
-                    await _write_chunks(response, translator.feed(data, event))
+                    await _write_chunks(response, translator.feed(data, event), sink)
             except (UpstreamFailure, BadUpstreamResponse) as exc:
                 failure = exc
             if translator.done:
-                await _write_chunks(response, translator.finish())
+                await _write_chunks(response, translator.finish(), sink)
                 status = "success"
-                self.biller.bill(call, dep, translator.usage(), status)
+                usage = translator.usage()
+                self.biller.bill(call, dep, usage, status)
                 if call.reserved is not None:
                     await self.biller.settle(call)
-                await response.write(DONE)
+                await response.write(sink.end(usage))
             else:
                 self.biller.bill(call, dep, translator.usage(), "error")
                 error = _stream_error(failure)
                 _log_failure(call, dep, "stream_cut", error)
-                await response.write(encode_error(error.body()))
+                await response.write(sink.error(error.body()))
             return response
         except ConnectionError:   # the client hung up: bill its part; nothing left to answer
             self.biller.bill(call, dep, translator.usage(), "client_closed")
@@ -361,6 +377,7 @@ class Proxy:
         req = call.request
         wants_usage = _wants_usage(req.body)
         translator = provider.stream_translator(dep, req.endpoint, req.body)
+        sink = self._sink(call, dep)
         response: web.StreamResponse | None = None
         started = time.perf_counter()
         self.router.started(dep)
@@ -374,11 +391,12 @@ class Proxy:
                                                 usage["completion_tokens"])
                     if not wants_usage:
                         continue
-                await response.write(encode(chunk))
-            self.biller.bill(call, dep, translator.usage(), "success")
+                await response.write(sink.chunk(chunk))
+            usage = translator.usage()
+            self.biller.bill(call, dep, usage, "success")
             if call.reserved is not None:
                 await self.biller.settle(call)
-            await response.write(DONE)
+            await response.write(sink.end(usage))
         except ConnectionError:   # the client hung up: bill its part; nothing left to answer
             self.biller.bill(call, dep, translator.usage(), "client_closed")
             return response or web.StreamResponse(status=CLIENT_CLOSED)
@@ -413,9 +431,10 @@ def _wants_usage(body: dict[str, Any]) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-async def _write_chunks(response: web.StreamResponse, chunks: Iterable[Json]) -> None:
+async def _write_chunks(response: web.StreamResponse, chunks: Iterable[Json],
+                        sink: Sink = OPENAI_SINK) -> None:
     for chunk in chunks:
-        await response.write(encode(chunk))
+        await response.write(sink.chunk(chunk))
 
 
 def encode_json(obj: object) -> bytes:

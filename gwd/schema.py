@@ -15,10 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidRequest
 from .providers.base import Endpoint
+
+if TYPE_CHECKING:
+    from .doors.base import Door
 
 MAX_MESSAGES = 10_000
 MAX_INPUTS = 2048
@@ -67,6 +70,7 @@ class CallRequest:
     body: dict[str, Any]
     max_tokens: int | None        # the client's output cap, if any
     prompt_bound: int             # an upper bound of the prompt's tokens
+    door: Door | None = None      # the front door, when not OpenAI's (see gwd.doors)
 
 
 def _bad(message: str, param: str | None = None) -> InvalidRequest:
@@ -149,6 +153,10 @@ def _images(body: dict[str, Any]) -> int:
         return _scan(body, 0)
     except _Refused:
         return _locate(body, "", 0)
+
+
+#: for the other front doors (gwd.doors): the same refusal of routing fields
+scan_routing_fields = _images
 
 
 def _depth(value: Any, depth: int) -> None:

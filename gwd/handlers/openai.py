@@ -9,21 +9,27 @@ refused call gets 503 ``overloaded`` or 429 ``parallel_request_limit``, with
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from aiohttp import web
 
 from ..middleware import CALL, PROXY, Handler, identity, json_response, read_json, route_auth
 from ..policy import allowed_models
 from ..providers.base import Endpoint
 from ..runtime import RUNTIME
-from ..schema import validate
+from ..schema import CallRequest, validate
+
+#: a front door's request reader: (request, parsed body, its size) -> the call to make
+Parse = Callable[[web.Request, Any, int], CallRequest]
 
 
-def call_handler(endpoint: Endpoint) -> Handler:
+def call_handler(endpoint: Endpoint, parse: Parse | None = None) -> Handler:
     @route_auth(PROXY)
     async def handle(request: web.Request) -> web.StreamResponse:
         runtime = request.app[RUNTIME]
         body, size = await read_json(request)
-        req = validate(endpoint, body, size)
+        req = validate(endpoint, body, size) if parse is None else parse(request, body, size)
         ident = identity(request)
         caller = ident.token_hash or "master"
         general = runtime.config.general

@@ -34,7 +34,7 @@ from tests.support.rawhttp import exchange, request, statuses
 ROUTES: dict[tuple[str, str], str] = {
     **{(m, f"{prefix}{path}"): PROXY for prefix in ("", "/v1") for m, path in [
         ("POST", "/chat/completions"), ("POST", "/completions"), ("POST", "/embeddings"),
-        ("GET", "/models")]},
+        ("GET", "/models"), ("POST", "/messages"), ("POST", "/messages/count_tokens")]},
     ("POST", "/key/generate"): ADMIN, ("GET", "/key/info"): PROXY,
     ("POST", "/key/update"): ADMIN, ("POST", "/key/delete"): ADMIN,
     ("GET", "/key/list"): ADMIN,
@@ -83,6 +83,9 @@ async def valid_request(gw: Gateway, method: str, path: str,
         return {"json": {"model": "cheap", "prompt": "hi"}}
     if name == "/embeddings":
         return {"json": {"model": "cheap", "input": "hi"}}
+    if name.startswith("/messages"):
+        return {"json": {"model": "cheap", "max_tokens": 5,
+                         "messages": [{"role": "user", "content": "hi"}]}}
     if path == "/key/update":
         return {"json": {"key": (await gw.generate())["key_id"], "key_alias": "x"}}
     if path == "/ui/login":  # public: the master key goes in the body, not a header

@@ -7,6 +7,10 @@ ping, content_block_delta x words, content_block_stop, message_delta (stop_reaso
 output usage), message_stop. When the request forces a tool (``tool_choice`` of
 type ``tool`` or ``any``), the answer is one ``tool_use`` block for that tool,
 with input ``{"fake": <name>}``, and stop_reason ``tool_use``.
+
+``cache_read_tokens`` / ``cache_creation_tokens`` (attributes, 0 by default) are
+reported as ``cache_read_input_tokens`` / ``cache_creation_input_tokens``.
+``POST /v1/messages/count_tokens`` answers ``{"input_tokens": prompt_tokens}``.
 """
 
 from __future__ import annotations
@@ -22,16 +26,25 @@ MESSAGE_ID = "msg_01FakeAnthropicMessage"
 
 
 class AnthropicFake(FakeUpstream):
+    cache_read_tokens = 0
+    cache_creation_tokens = 0
+
     def error_body(self, status: int, message: str) -> Any:
         return {"type": "error",
                 "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message}}
 
     def answer(self, request: RecordedRequest, fault: Fault) -> JsonReply | StreamReply | None:
-        if request.method != "POST" or request.path != "/v1/messages":
+        if request.method != "POST" or request.path not in ("/v1/messages",
+                                                            "/v1/messages/count_tokens"):
             return None
         body = request.json
         if request.header("anthropic-version") is None:
             return JsonReply(self.error_body(400, "anthropic-version: header is required"), 400)
+        if request.path.endswith("/count_tokens"):
+            if not isinstance(body, dict) or "max_tokens" in body:
+                return JsonReply(self.error_body(400, "max_tokens: Extra inputs are not "
+                                                      "permitted"), 400)
+            return JsonReply({"input_tokens": self.prompt_tokens})
         if not isinstance(body, dict) or not isinstance(body.get("max_tokens"), int):
             return JsonReply(self.error_body(400, "max_tokens: Field required"), 400)
         if not isinstance(body.get("messages"), list):
@@ -49,8 +62,10 @@ class AnthropicFake(FakeUpstream):
                                "stop_sequence": None}
         if not fault.no_usage:
             out["usage"] = dict(fault.usage) if fault.usage is not None else {
-                "input_tokens": self.prompt_tokens, "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0, "output_tokens": self.completion_tokens}
+                "input_tokens": self.prompt_tokens,
+                "cache_creation_input_tokens": self.cache_creation_tokens,
+                "cache_read_input_tokens": self.cache_read_tokens,
+                "output_tokens": self.completion_tokens}
         return JsonReply(out)
 
     @staticmethod
@@ -72,8 +87,9 @@ class AnthropicFake(FakeUpstream):
         recorded = dict(fault.usage) if fault.usage is not None else None
         if not fault.no_usage:  # a recorded usage: its input side here, as Anthropic does
             start["usage"] = {"input_tokens": self.prompt_tokens,
-                              "cache_creation_input_tokens": 0,
-                              "cache_read_input_tokens": 0, "output_tokens": 1}
+                              "cache_creation_input_tokens": self.cache_creation_tokens,
+                              "cache_read_input_tokens": self.cache_read_tokens,
+                              "output_tokens": 1}
             if recorded is not None:
                 start["usage"] = {**{k: v for k, v in recorded.items()
                                      if k != "server_tool_use"}, "output_tokens": 1}
