@@ -361,13 +361,14 @@ class Pool:
     async def request(self, url: str, headers: dict[str, str], body: bytes, *,
                       connect_timeout: float, first_byte_timeout: float,
                       idle_timeout: float, total_timeout: float,
-                      egress: _Egress | None = None) -> Response:
-        """Send ``POST url`` (the way ``egress`` says) and wait for the response head."""
+                      egress: _Egress | None = None, method: bytes = b"POST") -> Response:
+        """Send ``POST url`` (or ``method``; the way ``egress`` says) and wait for the
+        response head."""
         origin_, target, host = split_url(url)
         origin = (egress or self.egress).route(origin_)
         if origin.forwarded:  # an http upstream through a proxy: the absolute URI
             target = "http://" + host.decode("ascii") + target
-        head = bytearray(b"POST " + target.encode("ascii") + b" HTTP/1.1\r\nHost: " + host
+        head = bytearray(method + b" " + target.encode("ascii") + b" HTTP/1.1\r\nHost: " + host
                          + b"\r\nUser-Agent: " + USER_AGENT + b"\r\nContent-Length: "
                          + str(len(body)).encode() + b"\r\n")
         if origin.forwarded and origin.proxy is not None and origin.proxy.authorization:

@@ -161,6 +161,19 @@ COUNT_TOKENS_REQUEST: Json = {**MESSAGES_REQUEST, "required": ["model", "message
 ANTHROPIC_MESSAGE = obj(["id", "type", "role", "content"], id=STRING, type={"const": "message"},
                         role=STRING, model=STRING, content=array(OBJECT),
                         stop_reason=nullable(STRING), usage=OBJECT)
+RESPONSES_REQUEST: Json = {
+    **obj(["model", "input"], model=ref("Model"),
+          input={"anyOf": [STRING, array(OBJECT, 1)]},
+          instructions={"type": ["string", "null"]},
+          max_output_tokens=integer(1, MAX_TOKENS_CAP), temperature=num(0, 2),
+          top_p=num(0, 1), stream={"type": "boolean"}, tools=nullable(array(OBJECT)),
+          previous_response_id={"type": ["string", "null"]},
+          user={"type": ["string", "null"]}),
+    "propertyNames": NO_ROUTING_FIELDS, "additionalProperties": FREE,
+    "description": "the Responses API request; forwarded to openai/ and azure/ deployments, "
+                   "translated to chat for others where that is faithful"}
+RESPONSE = obj(["id", "object", "output"], id=STRING, object={"const": "response"},
+               status=STRING, model=STRING, output=array(OBJECT), usage=nullable(OBJECT))
 MODEL_LIST = obj(["object", "data"], object={"const": "list"}, data=array(obj(
     ["id", "object"], id=STRING, object={"const": "model"}, created={"type": "integer"},
     owned_by=STRING)))
@@ -203,6 +216,7 @@ SCHEMAS: Json = {
     "ModelList": MODEL_LIST, "MessagesRequest": MESSAGES_REQUEST,
     "CountTokensRequest": COUNT_TOKENS_REQUEST, "AnthropicMessage": ANTHROPIC_MESSAGE,
     "TokenCount": obj(["input_tokens"], input_tokens={"type": "integer"}),
+    "ResponsesRequest": RESPONSES_REQUEST, "Response": RESPONSE,
     "KeyGenerateRequest": obj((), True, **KEY_FIELDS),
     "KeyUpdateRequest": obj(["key"], True, key=KEY_REF, **KEY_FIELDS),
     "KeyDeleteRequest": obj(["keys"], True, keys=array(KEY_REF, 1, 1000)),
@@ -341,6 +355,29 @@ PATHS.update({  # the console (docs/console.md): a page, its files, its session
 PATHS["/health/readiness"]["get"]["responses"]["503"] = {
     "description": "Not ready: database down, or shutting down", "headers": RID,
     "content": {"application/json": {"schema": ref("Status")}}}
+
+
+RESPONSE_ID: Json = {"name": "response_id", "in": "path", "required": True,
+                     "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$"}}
+PROXY_PATHS["/responses"] = {"post": op("Create a response", ref("Response"), CALL,
+                                        body="ResponsesRequest", stream=True, tag="proxy")}
+PROXY_PATHS["/responses/{response_id}"] = {
+    method: {**op(f"{verb} a stored response", OBJECT, (*AUTH, 400, 404, 409, 422, 502, 504),
+                  tag="proxy"), "parameters": [RESPONSE_ID]}
+    for method, verb in (("get", "Retrieve"), ("delete", "Delete"))}
+AZURE_GROUP: Json = {"name": "group", "in": "path", "required": True,
+                     "schema": {"type": "string", "pattern": "^[^/\\x00-\\x1f]{1,256}$"},
+                     "description": "a model group (Azure's deployment name)"}
+API_VERSION: Json = {"name": "api-version", "in": "query", "required": False,
+                     "schema": STRING}
+for _path, _summary, _ok, _body, _stream in (
+        ("chat/completions", "Azure chat completion", "ChatCompletion",
+         "ChatCompletionRequest", True),
+        ("completions", "Azure text completion", "TextCompletion", "CompletionRequest", True),
+        ("embeddings", "Azure embeddings", "EmbeddingList", "EmbeddingRequest", False)):
+    PATHS[f"/openai/deployments/{{group}}/{_path}"] = {"post": {
+        **op(_summary, ref(_ok), CALL, body=_body, stream=_stream, tag="azure"),
+        "parameters": [AZURE_GROUP, API_VERSION]}}
 
 
 def _v1(item: Json) -> Json:

@@ -118,6 +118,13 @@ class Policy:
             if self.names is None:
                 raise
             group, deps = self._named(identity.key, req.model, req.endpoint)
+        door = req.door
+        if door is not None and deps:
+            deps = tuple(d for d in deps if door.serves(d))
+            if not deps:
+                raise InvalidRequest(f"The model '{req.model[:100]}' cannot serve this "
+                                     f"request: {door.refusal()}.", param="model",
+                                     code="unsupported_endpoint")
         if not deps:
             unserved = sorted({d.provider for d in self._groups.get(group, ())
                                if getattr(get_provider(d.provider), "unsupported", False)})

@@ -157,7 +157,8 @@ class Upstream:
                 req.url, req.headers, req.body, connect_timeout=timeouts.connect,
                 first_byte_timeout=timeouts.first_byte, idle_timeout=timeouts.idle,
                 total_timeout=timeouts.total,
-                egress=plan.get(dep) if plan is not None and dep is not None else None)
+                egress=plan.get(dep) if plan is not None and dep is not None else None,
+                **({} if req.method == "POST" else {"method": req.method.encode("ascii")}))
         except HTTPFailure as exc:
             raise _failure(exc) from None
         return UpstreamResponse(resp, req.stream_format)

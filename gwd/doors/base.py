@@ -57,6 +57,14 @@ class Door(ABC):
     def provider(self, dep: Deployment) -> Provider:
         return get_provider(dep.provider)
 
+    def serves(self, dep: Deployment) -> bool:
+        """Whether this call can go to ``dep`` (the policy keeps only those that can)."""
+        return True
+
+    def refusal(self) -> str:
+        """Why no deployment of the model could take this call."""
+        return "no deployment of the model can serve it"
+
     @abstractmethod
     def render(self, dep: Deployment, completion: Completion) -> bytes: ...
 

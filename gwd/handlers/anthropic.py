@@ -59,7 +59,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     upstream_req = count_request(dep, body, version, beta)
     try:
         resp = await runtime.proxy.upstream.open(upstream_req,
-                                                 runtime.proxy.timeouts(dep, False))
+                                                 runtime.proxy.timeouts(dep, False), dep)
         if not 200 <= resp.status < 300:
             payload = await resp.read(MAX_ERROR_BYTES)
             message = extract_error_message(resp.status, payload)

@@ -34,7 +34,11 @@ from tests.support.rawhttp import exchange, request, statuses
 ROUTES: dict[tuple[str, str], str] = {
     **{(m, f"{prefix}{path}"): PROXY for prefix in ("", "/v1") for m, path in [
         ("POST", "/chat/completions"), ("POST", "/completions"), ("POST", "/embeddings"),
-        ("GET", "/models"), ("POST", "/messages"), ("POST", "/messages/count_tokens")]},
+        ("GET", "/models"), ("POST", "/messages"), ("POST", "/messages/count_tokens"),
+        ("POST", "/responses"), ("GET", "/responses/{response_id}"),
+        ("DELETE", "/responses/{response_id}")]},
+    **{("POST", f"/openai/deployments/{{group}}/{path}"): PROXY
+       for path in ("chat/completions", "completions", "embeddings")},
     ("POST", "/key/generate"): ADMIN, ("GET", "/key/info"): PROXY,
     ("POST", "/key/update"): ADMIN, ("POST", "/key/delete"): ADMIN,
     ("GET", "/key/list"): ADMIN,
