@@ -145,7 +145,7 @@ ANTHROPIC_CONTENT: Json = {"anyOf": [STRING, array(BLOCK)]}
 _ANTHROPIC_FIELDS: Json = {
     "model": ref("Model"), "max_tokens": {"type": "integer", "minimum": 1,
                                           "maximum": MAX_TOKENS_CAP},
-    "messages": array(obj(["role", "content"], role={"enum": ["user", "assistant"]},
+    "messages": array(obj(["role", "content"], role={"enum": ["user", "assistant", "system"]},
                           content=ANTHROPIC_CONTENT), 1, MAX_MESSAGES),
     "system": ANTHROPIC_CONTENT, "temperature": num(0, 1), "top_p": num(0, 1),
     "top_k": {"type": ["integer", "null"], "minimum": 0},

@@ -9,7 +9,8 @@ dropped in translation.
 
 Translation for OpenAI-format deployments (``to_chat``):
 
-* ``system`` (a string or text blocks) -> one system message;
+* ``system`` (a string or text blocks) -> one system message, and so does a
+  message of role ``system`` (a beta Claude Code uses) where it stands;
 * user text and image blocks -> content parts (a base64 source as a ``data:`` URL,
   a URL source as is); a ``document`` with a text source -> a text part; other
   documents cannot be expressed and are dropped;
@@ -39,7 +40,8 @@ from ..providers.base import Json
 from ..schema import IMAGE_TOKEN_ALLOWANCE, MAX_MESSAGES, MAX_MODEL_LEN, MAX_TOKENS_CAP, \
     scan_routing_fields
 
-ROLES = ("user", "assistant")
+#: "system" mid-conversation is a beta Claude Code uses (mid-conversation-system-2026-04-07)
+ROLES = ("user", "assistant", "system")
 MAX_HEADER_LEN = 512
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _HEADER_VALUE = re.compile(r"^[\x20-\x7e]*$")
@@ -106,7 +108,7 @@ def validate_messages(body: Any) -> tuple[str, int | None, int]:
                    "accepted", param="messages")
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ROLES:
-            raise _bad(f"'messages.{i}.role' must be \"user\" or \"assistant\"",
+            raise _bad(f"'messages.{i}.role' must be \"user\", \"assistant\" or \"system\"",
                        param=f"messages.{i}.role")
         if "content" not in message:
             raise _bad(f"'messages.{i}.content' is required", param=f"messages.{i}.content")
@@ -244,7 +246,9 @@ def to_chat(body: Mapping[str, Any]) -> Json:
         messages.append({"role": "system", "content": system})
     for message in body["messages"]:
         content = message["content"]
-        if isinstance(content, str):
+        if message["role"] == "system":
+            messages.append({"role": "system", "content": _text_of(content)})
+        elif isinstance(content, str):
             messages.append({"role": message["role"], "content": content})
         elif message["role"] == "assistant":
             messages.append(_assistant_turn(content))

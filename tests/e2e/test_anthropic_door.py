@@ -299,7 +299,7 @@ def test_refusals_are_clear_and_store_nothing(server: GwdProcess, config: dict[s
         ({"x-api-key": key}, {**ok, "model": "claude"}, 403),
         ({"x-api-key": key}, {**ok, "model": "nope"}, 400),
         ({"x-api-key": key}, {k: v for k, v in ok.items() if k != "max_tokens"}, 400),
-        ({"x-api-key": key}, {**ok, "messages": [{"role": "system", "content": "x"}]}, 400),
+        ({"x-api-key": key}, {**ok, "messages": [{"role": "tool", "content": "x"}]}, 400),
         ({"x-api-key": key}, {**ok, "metadata": {"api_base": "http://evil"}}, 400),
         ({"x-api-key": key}, {**ok, "temperature": 1.5}, 400),
         ({"x-api-key": key, "anthropic-beta": "a\tb"}, ok, 400),
@@ -324,19 +324,26 @@ def test_budget_applies(server: GwdProcess, config: dict[str, Any]) -> None:
 def test_claude_code_request_sequence(server: GwdProcess, key: str,
                                       fakes: tuple[AnthropicFake, OpenAIFake],
                                       config: dict[str, Any]) -> None:
-    """What Claude Code sends with ANTHROPIC_BASE_URL=<gwd> and ANTHROPIC_AUTH_TOKEN=<key>:
-    Bearer auth, ``?beta=true``, ``anthropic-beta`` flags, a system prompt of cached
-    blocks, tools, ``metadata.user_id`` and a stream; then a token count."""
+    """What Claude Code (2.1.197, recorded) sends with ANTHROPIC_BASE_URL=<gwd> and
+    ANTHROPIC_AUTH_TOKEN=<key>: Bearer auth, ``?beta=true``, ``anthropic-beta`` flags,
+    a system prompt of cached blocks, a ``system`` message mid-conversation, tools,
+    adaptive thinking, ``context_management``, ``output_config``, ``metadata.user_id``
+    and a stream; then a token count. (test_claude_code.py runs the CLI itself.)"""
     claude, _ = fakes
     before = len(claude.requests)
     headers = {"Authorization": f"Bearer {key}", "anthropic-version": "2023-06-01",
-               "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14",
+               "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14,"
+                          "context-management-2025-06-27,mid-conversation-system-2026-04-07",
                "x-app": "cli", "User-Agent": "claude-cli/1.0.0 (external, cli)"}
     body = {"model": "claude", "max_tokens": 32000, "stream": True,
             "system": [{"type": "text", "text": "You are Claude Code.",
                         "cache_control": {"type": "ephemeral"}}],
             "messages": [{"role": "user", "content": [
-                {"type": "text", "text": "list files", "cache_control": {"type": "ephemeral"}}]}],
+                {"type": "text", "text": "list files", "cache_control": {"type": "ephemeral"}}]},
+                {"role": "system", "content": "Available agent types: claude, Explore"}],
+            "thinking": {"type": "adaptive"}, "output_config": {"effort": "high"},
+            "context_management": {"edits": [{"type": "clear_thinking_20251015",
+                                              "keep": "all"}]},
             "tools": [{"name": "Bash", "description": "Run a command",
                        "input_schema": {"type": "object",
                                         "properties": {"command": {"type": "string"}}}}],
@@ -352,7 +359,8 @@ def test_claude_code_request_sequence(server: GwdProcess, key: str,
         + ["content_block_stop", "message_delta", "message_stop"]
     assert "[DONE]" not in raw
     sent = claude.requests[before]
-    assert sent.json["tools"] == body["tools"] and sent.json["metadata"] == body["metadata"]
+    assert {k: v for k, v in sent.json.items() if k != "model"} \
+        == {k: v for k, v in body.items() if k != "model"}          # everything, intact
     assert sent.header("anthropic-beta") == headers["anthropic-beta"]
     assert sent.header("anthropic-version") == "2023-06-01"
     count = httpx.post(server.base_url + "/v1/messages/count_tokens?beta=true", headers=headers,

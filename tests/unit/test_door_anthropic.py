@@ -91,6 +91,7 @@ def test_request_translation_keeps_order_and_meaning() -> None:
                     {"type": "tool_result", "tool_use_id": "t1",
                      "content": [{"type": "text", "text": "42"}]}]}],
             "stream": True}
+    body["messages"].append({"role": "system", "content": [{"type": "text", "text": "mid"}]})
     out = to_chat(body)
     assert out["messages"] == [
         {"role": "system", "content": "S"},
@@ -101,7 +102,8 @@ def test_request_translation_keeps_order_and_meaning() -> None:
             {"id": "t1", "type": "function", "function": {"name": "f",
                                                           "arguments": '{"a":1}'}}]},
         {"role": "tool", "tool_call_id": "t1", "content": "42"},
-        {"role": "user", "content": [{"type": "text", "text": "after"}]}]
+        {"role": "user", "content": [{"type": "text", "text": "after"}]},
+        {"role": "system", "content": "mid"}]
     assert out["stop"] == ["END"] and out["user"] == "u1" and "top_k" not in out
     assert out["tools"] == [{"type": "function", "function": {
         "name": "f", "parameters": {"type": "object"}}}]
