@@ -32,6 +32,7 @@ from gwd.runtime import RUNTIME, Runtime
 from gwd.store.base import KeyRecord
 from tests.conftest import sha256_hex
 from tests.fakes import OpenAIFake
+from tests.fakes.responses_fake import ResponsesFake
 from tests.support.gwd import MASTER_KEY
 from tests.support.inproc import app_client
 
@@ -128,6 +129,6 @@ class Gateway:
 
 @asynccontextmanager
 async def gateway(tmp_path: Path, **general: Any) -> AsyncIterator[Gateway]:
-    with OpenAIFake("upstream") as fake:
+    with ResponsesFake("upstream") as fake:   # an OpenAIFake that also serves /responses
         async with app_client(gateway_config(fake.base_url, **general), tmp_path) as client:
             yield Gateway(client, fake)
