@@ -1,7 +1,8 @@
 """Who is calling: bearer credential -> SHA-256 -> master key or a virtual key record.
 
 The credential comes from ``Authorization: Bearer <key>``, ``api-key: <key>`` or
-(Anthropic's SDK) ``x-api-key: <key>``, in that order (never from the query string). The master key is compared in constant time.
+(Anthropic's SDK) ``x-api-key: <key>``, in that order (never from the query string).
+The master key is compared in constant time.
 Virtual keys are looked up by the full SHA-256 of the credential in
 :class:`KeyCache` (short TTL, single flight per key, invalidated on change), so
 the hot path does not touch the database. An unknown key is remembered for a
