@@ -33,7 +33,8 @@ CONFIG: dict[str, Any] = {
     "general_settings": {"master_key": MASTER_KEY},
 }
 EXAMPLES_PER_OPERATION = 10
-pytestmark = pytest.mark.slow  # ~25 s
+pytestmark = [pytest.mark.slow,  # ~25 s alone; minutes on a loaded machine (every route)
+              pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
