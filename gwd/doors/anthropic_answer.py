@@ -47,9 +47,12 @@ def cached_tokens(openai_usage: Any) -> int:
 
 
 def anthropic_usage(usage: Usage, cached: int = 0) -> Json:
-    cached = min(cached, usage.prompt_tokens)
-    return {"input_tokens": usage.prompt_tokens - cached,
-            "cache_creation_input_tokens": 0, "cache_read_input_tokens": cached,
+    """Anthropic's usage object: the input tokens net of cache reads and writes."""
+    cached = min(max(cached, usage.cached_tokens), usage.prompt_tokens)
+    written = min(usage.cache_write_tokens + usage.cache_write_1h_tokens,
+                  usage.prompt_tokens - cached)
+    return {"input_tokens": usage.prompt_tokens - cached - written,
+            "cache_creation_input_tokens": written, "cache_read_input_tokens": cached,
             "output_tokens": usage.completion_tokens}
 
 

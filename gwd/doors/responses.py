@@ -36,6 +36,7 @@ from ..providers.base import (
     dumps,
     estimated_usage,
     loads_object,
+    with_parts,
 )
 from ..schema import MAX_MODEL_LEN, MAX_TOKENS_CAP, scan_routing_fields
 from .base import Door, Sink, named_event
@@ -102,9 +103,14 @@ def response_usage_of(data: Any) -> Usage | None:
     if not isinstance(usage, Mapping):
         return None
     prompt, output = usage.get("input_tokens"), usage.get("output_tokens")
-    if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (prompt, output)):
-        return Usage(prompt, output)
-    return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+               for v in (prompt, output)):
+        return None
+    ins, outs = usage.get("input_tokens_details"), usage.get("output_tokens_details")
+    return with_parts(prompt, output, {
+        "cached_tokens": ins.get("cached_tokens") if isinstance(ins, Mapping) else None,
+        "reasoning_tokens": outs.get("reasoning_tokens") if isinstance(outs, Mapping)
+        else None})
 
 
 class NativeResponsesTranslator(StreamTranslator):

@@ -134,10 +134,11 @@ def to_chat(body: Mapping[str, Any]) -> Json:
 
 
 def response_usage(usage: Usage, cached: int = 0) -> Json:
+    cached = max(cached, usage.cached_tokens)
     return {"input_tokens": usage.prompt_tokens,
             "input_tokens_details": {"cached_tokens": min(cached, usage.prompt_tokens)},
             "output_tokens": usage.completion_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
             "total_tokens": usage.total_tokens}
 
 

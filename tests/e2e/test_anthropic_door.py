@@ -29,6 +29,10 @@ PROVIDER_KEY = "sk-ant-upstream-secret-77aa66bb55cc44dd"
 IN_PRICE, OUT_PRICE = Decimal("0.000003"), Decimal("0.000015")
 PRICES = {"input_cost_per_token": str(IN_PRICE), "output_cost_per_token": str(OUT_PRICE)}
 CACHE_READ, CACHE_WRITE = 7, 3
+#: the claude group's cache rates (LiteLLM's names), so cache tokens are priced apart
+READ_PRICE, WRITE_PRICE = Decimal("0.0000003"), Decimal("0.00000375")
+CLAUDE_PRICES = {**PRICES, "cache_read_input_token_cost": str(READ_PRICE),
+                 "cache_creation_input_token_cost": str(WRITE_PRICE)}
 
 
 class ToolCallingOpenAIFake(OpenAIFake):
@@ -84,7 +88,7 @@ def config(fakes: tuple[AnthropicFake, OpenAIFake],
     return {"model_list": [
         {"model_name": "claude", "litellm_params": {
             "model": "anthropic/claude-sonnet-4-20250514", "api_base": claude.base_url,
-            "api_key": PROVIDER_KEY, **PRICES}},
+            "api_key": PROVIDER_KEY, **CLAUDE_PRICES}},
         {"model_name": "gpt", "litellm_params": {
             "model": "openai/gpt-4o", "api_base": gpt.base_url, "api_key": PROVIDER_KEY,
             **PRICES}},
@@ -139,6 +143,10 @@ def price(prompt: int, completion: int) -> Decimal:
     return prompt * IN_PRICE + completion * OUT_PRICE
 
 
+#: one call to the claude fake: 10 fresh input tokens, 7 read from the cache, 3 written
+CLAUDE_CALL = 10 * IN_PRICE + CACHE_READ * READ_PRICE + CACHE_WRITE * WRITE_PRICE + 5 * OUT_PRICE
+
+
 CACHED_SYSTEM: Any = [{"type": "text", "text": "You are terse.",
                        "cache_control": {"type": "ephemeral"}}]
 
@@ -174,7 +182,7 @@ def test_native_create_forwards_the_body_and_bills_cache_tokens(
     [row] = settled_rows(config, key, 1)
     assert (row.status, row.prompt_tokens, row.completion_tokens) == (
         "success", 10 + CACHE_READ + CACHE_WRITE, 5)
-    assert row.cost == price(10 + CACHE_READ + CACHE_WRITE, 5)
+    assert row.cost == CLAUDE_CALL
     assert totals(db_url(config), key_hash(key)).key_spend == row.cost
 
 
@@ -191,7 +199,7 @@ def test_native_stream_relays_anthropics_events(
     assert "content_block_delta" in types and "message_delta" in types  # (the SDK hides pings)
     assert final.usage.output_tokens == 5
     [row] = settled_rows(config, key, 1)
-    assert row.cost == price(10 + CACHE_READ + CACHE_WRITE, 5)
+    assert row.cost == CLAUDE_CALL
 
 
 def test_count_tokens_is_anthropics_own_count(server: GwdProcess, key: str,
@@ -368,7 +376,7 @@ def test_claude_code_request_sequence(server: GwdProcess, key: str,
                                              "tools": body["tools"]}))
     assert count.status_code == 200 and count.json() == {"input_tokens": 10}
     [row] = settled_rows(config, key, 1)
-    assert row.status == "success" and row.cost == price(10 + CACHE_READ + CACHE_WRITE, 5)
+    assert row.status == "success" and row.cost == CLAUDE_CALL
 
 
 def test_ledger_names_the_door(server: GwdProcess, key: str, config: dict[str, Any]) -> None:

@@ -51,7 +51,8 @@ def test_native_stream_passes_events_through_and_counts_cache_tokens() -> None:
     t = NativeTranslator("chat", {"messages": []}, "claude")
     out = [t.feed(e) for e in NATIVE_STREAM]
     assert [o[0] for o in out] == [orjson.loads(e) for e in NATIVE_STREAM]
-    assert t.done and t.usage() == Usage(25 + 100 + 50, 15)
+    assert t.done and t.usage() == Usage(25 + 100 + 50, 15, cached_tokens=50,
+                                         cache_write_tokens=100)
 
 
 def test_native_stream_error_event_fails_the_attempt() -> None:
@@ -67,7 +68,7 @@ def test_native_answer_is_forwarded_byte_for_byte() -> None:
                b'[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","usage":'
                b'{"input_tokens":3,"cache_read_input_tokens":4,"output_tokens":2}}')
     completion = door.provider(d).parse_response(d, "chat", {}, payload)
-    assert completion.usage == Usage(7, 2)
+    assert completion.usage == Usage(7, 2, cached_tokens=4)
     assert door.render(d, completion) == payload
 
 
@@ -128,6 +129,9 @@ def test_answer_translation() -> None:
         {"type": "tool_use", "id": "c2", "name": "g", "input": {}}]
     assert message["usage"] == {"input_tokens": 10, "cache_creation_input_tokens": 0,
                                 "cache_read_input_tokens": 20, "output_tokens": 4}
+    parts = message_from_chat(chat, Usage(30, 4, cached_tokens=5, cache_write_tokens=6), "m")
+    assert parts["usage"] == {"input_tokens": 4, "cache_creation_input_tokens": 6,
+                              "cache_read_input_tokens": 20, "output_tokens": 4}
     door = AnthropicDoor({"model": "asked", "max_tokens": 5, "messages": []}, None, None)
     rendered = orjson.loads(door.render(dep(), Completion(chat, Usage(30, 4), raw=b"{}")))
     assert rendered["content"][0] == {"type": "text", "text": "Hi"}

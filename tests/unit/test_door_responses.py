@@ -42,7 +42,7 @@ def test_native_stream_reads_usage_from_the_final_event() -> None:
     out = [t.feed(e) for e in STREAM]
     assert [o[0]["type"] for o in out] == ["response.created", "response.output_text.delta",
                                            "response.completed"]
-    assert t.done and t.usage() == Usage(36, 87)
+    assert t.done and t.usage() == Usage(36, 87, reasoning_tokens=64)
     with pytest.raises(BadUpstreamResponse):
         NativeResponsesTranslator("chat", {}, "m").feed(
             b'{"type":"error","code":"server_error","message":"x","sequence_number":1}')
