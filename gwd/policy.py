@@ -166,7 +166,10 @@ class Policy:
                     return self._named(key, name, req.endpoint)
             except GatewayError:
                 return None  # unknown, or outside the key's models: skipped
-            return group, self.serving(group, req.endpoint)
+            deps = self.serving(group, req.endpoint)
+            if req.door is not None:   # a front door: only the deployments it can use
+                deps = tuple(d for d in deps if req.door.serves(d))
+            return group, deps
 
         call.fallbacks = plan_fallbacks(self.fallback_rules or FallbackRules(), call.group,
                                         requested, resolve)
