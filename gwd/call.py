@@ -56,6 +56,8 @@ class Call:
     cost: Decimal | None = None
     row: LedgerRow | None = None          # its ledger row, once billed (for the access log)
     fallbacks: FallbackPlan | None = None  # where to go once the group fails (fallbacks.py)
+    max_attempts: int | None = None       # the request's num_retries + 1 (call_options.py)
+    timeout: float | None = None          # the request's timeout, seconds
 
 
 class Biller:

@@ -34,8 +34,8 @@ from .errors import (
     PermissionDenied,
     ServiceUnavailable,
 )
+from . import call_options
 from .fallbacks import plan as plan_fallbacks
-from .fallbacks import request_fallbacks
 from .litellm_settings import FallbackRules
 from .model_info import serves
 from .wildcards import ModelNames
@@ -141,19 +141,23 @@ class Policy:
                                      "unavailable); try again shortly.",
                                      code="spend_backlog_full")
         call = Call(req, identity, group, deps)  # request, identity, group, deployments
-        if self.fallback_rules is not None or "fallbacks" in req.body:
-            self._plan_fallbacks(call)
+        opts = call_options.take(req.body) if call_options.present(req.body) else None
+        if opts is not None and opts.mock_response is not None:
+            deps = call.deployments = (call_options.mock_deployment(group, opts.mock_response),)
+        elif self.fallback_rules is not None or (opts is not None and opts.fallbacks):
+            self._plan_fallbacks(call, opts.fallbacks if opts is not None else None)
+        if opts is not None:
+            call.max_attempts = None if opts.num_retries is None else 1 + opts.num_retries
+            call.timeout = opts.timeout
         key = identity.key
         if key is not None and key.max_budget is not None:
             reach = deps if call.fallbacks is None else (*deps, *call.fallbacks.deployments())
             await self._reserve(call, key, key.max_budget, reach)
         return call
 
-    def _plan_fallbacks(self, call: Call) -> None:
-        """The call's fallback groups (gwd/fallbacks.py); the body's ``fallbacks`` is gw's,
-        never forwarded upstream."""
+    def _plan_fallbacks(self, call: Call, requested: tuple[str, ...] | None) -> None:
+        """The call's fallback groups (gwd/fallbacks.py); ``requested``: the body's."""
         req = call.request
-        requested = request_fallbacks(req.body.pop("fallbacks", None))
         key = call.identity.key
 
         def resolve(name: str) -> tuple[str, tuple[Deployment, ...]] | None:

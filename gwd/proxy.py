@@ -145,6 +145,19 @@ class Proxy:
                                                 idle=min(s.stream_idle_timeout, total),
                                                 total=total), stream)
 
+    def _plan(self, call: Call) -> list[Deployment]:
+        plan = self.router.plan(call.deployments)
+        return plan if call.max_attempts is None else plan[:call.max_attempts]
+
+    def _timeouts_of(self, call: Call, dep: Deployment, stream: bool) -> Timeouts:
+        """The deployment's timeouts, or the request's own ``timeout`` bounding them all."""
+        found = self.timeouts(dep, stream)
+        limit = call.timeout
+        if limit is None:
+            return found
+        return Timeouts(connect=min(found.connect, limit), first_byte=min(found.first_byte,
+                        limit), idle=min(found.idle, limit), total=limit)
+
     def headers(self, call: Call, cost: Decimal | None = None) -> dict[str, str]:
         headers = {"x-request-id": call.request_id}
         if call.fallbacks is not None:  # which group served it (gwd/fallbacks.py)
@@ -176,7 +189,7 @@ class Proxy:
     async def _complete_group(self, call: Call, request: web.Request | None,
                               tried: list[Deployment]) -> web.Response:
         errors: list[_Retry] = []
-        for dep in self.router.plan(call.deployments):
+        for dep in self._plan(call):
             tried.append(dep)
             try:
                 completion = await self._attempt(call, dep)
@@ -225,7 +238,7 @@ class Proxy:
         started = time.perf_counter()
         self.router.started(dep)
         try:
-            resp = await self.upstream.open(upstream_req, self.timeouts(dep, False), dep)
+            resp = await self.upstream.open(upstream_req, self._timeouts_of(call, dep, False), dep)
             if not 200 <= resp.status < 300:
                 payload = await resp.read(MAX_ERROR_BYTES)
                 raise _status_error(provider, dep, resp.status, payload, resp.headers)
@@ -279,7 +292,7 @@ class Proxy:
         """Open a stream on one of the group's deployments (failover until the first chunk;
         a GatewayError out of here means the group is exhausted and nothing was sent)."""
         errors: list[_Retry] = []
-        for dep in self.router.plan(call.deployments):
+        for dep in self._plan(call):
             tried.append(dep)
             provider = self._provider(call, dep)
             if isinstance(provider, MockProvider):
@@ -305,7 +318,7 @@ class Proxy:
         self.router.started(dep)
         resp: UpstreamResponse | None = None
         try:
-            resp = await self.upstream.open(upstream_req, self.timeouts(dep, True), dep)
+            resp = await self.upstream.open(upstream_req, self._timeouts_of(call, dep, True), dep)
             if not 200 <= resp.status < 300:
                 payload = await resp.read(MAX_ERROR_BYTES)
                 raise _status_error(provider, dep, resp.status, payload, resp.headers)

@@ -36,7 +36,7 @@ FORBIDDEN = frozenset({
     "api_base", "base_url", "api_key", "api_version", "custom_llm_provider", "extra_headers",
     "user_config", "azure_ad_token", "aws_access_key_id", "aws_secret_access_key",
     "aws_region_name", "vertex_project", "vertex_location", "vertex_credentials",
-    "organization", "mock_response", "litellm_params", "headers", "api_type", "deployment_id",
+    "organization", "litellm_params", "headers", "api_type", "deployment_id",
 })
 SCHEMA_HOLDERS = ("parameters", "schema", "json_schema")
 IMAGE_TYPES = ("image_url", "input_image")
@@ -51,12 +51,14 @@ ALLOWED: dict[Endpoint, frozenset[str]] = {
         "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call",
         "service_tier", "store", "metadata", "modalities", "audio", "prediction",
         "reasoning_effort", "web_search_options", "verbosity", "prompt_cache_key",
-        "safety_identifier", "fallbacks"}),
+        "safety_identifier", "fallbacks", "mock_response", "num_retries", "timeout"}),
     "completions": frozenset(_SAMPLING | {"model", "prompt", "suffix", "best_of", "echo",
-                                          "fallbacks"}),
+                                          "fallbacks", "mock_response", "num_retries",
+                                          "timeout"}),
     "embeddings": frozenset({"model", "input", "encoding_format", "dimensions", "user",
-                             "fallbacks"}),
-}  # fallbacks: LiteLLM's, taken out of the body by the policy (gwd/fallbacks.py)
+                             "fallbacks", "num_retries", "timeout"}),
+}  # fallbacks, mock_response, num_retries, timeout: LiteLLM's, taken out of the body by the
+#   policy (gwd/call_options.py), never forwarded upstream
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
