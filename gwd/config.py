@@ -47,7 +47,7 @@ STRATEGIES = ("simple-shuffle", "least-busy", "latency-based")
 STRATEGY_ALIASES = {"latency-based-routing": "latency-based"}
 STRATEGY_FALLBACKS = ("usage-based-routing", "usage-based-routing-v2", "cost-based-routing")
 _BARE_OPENAI = re.compile(r"(gpt-|o[0-9]|chatgpt-|text-embedding-|davinci|babbage|"
-                          r"text-davinci|omni-moderation|ft:gpt)")
+                          r"text-davinci|omni-moderation|ft:gpt|dall-e-|tts-1|whisper-)")
 WEAK_MASTER_KEYS = frozenset({"sk-1234", "sk-12345", "sk-123456", "sk-admin", "sk-master",
                               "sk-test", "sk-secret", "changeme", "password", "secret"})
 
@@ -355,6 +355,9 @@ def _deployment(r: _Reader, index: int, entry: Any, seen_ids: set[str]) -> Deplo
     split = split_model(model)
     if split is None:
         prefix = model.partition("/")[0] + "/" if "/" in model else model
+        if model.endswith("/") and model[:-1] in PROVIDERS:
+            raise r.fail(where, f"litellm_params.model: {model!r} names no model (or "
+                                "deployment) after the provider prefix")
         raise r.fail(where, f"litellm_params.model: unknown provider {prefix!r} "
                             f"(known: {', '.join(p + '/' for p in PROVIDERS)} "
                             f"or a bare gpt-*/claude-* name)")

@@ -193,6 +193,12 @@ INSTEAD: dict[Section, dict[str, str]] = {
         "configurable_clientside_auth_params": "gw refuses credentials in request bodies",
         "budget_duration": "budgets are per key in gw", "max_budget": "budgets are per key in gw",
         "mock_testing_fallbacks": _NONE,
+        "mock_timeout": "gw has no simulated timeouts: use a request's timeout",
+        "input_cost_per_second": "gw prices per token (and per image, second or character "
+                                 "where the price table has it), not per second of a "
+                                 "deployment: set input_cost_per_token",
+        "output_cost_per_second": "gw prices per token: set output_cost_per_token",
+        "health_check_timeout": "gw has no background health checks",
     },
     "model_list[]": {
         "rpm": "beside litellm_params it is ignored (LiteLLM too): put it inside litellm_params",
@@ -205,6 +211,7 @@ INSTEAD: dict[Section, dict[str, str]] = {
         "supports_vision": "informational in gw", "description": "informational in gw",
         "access_groups": "keys list model groups in gw", "team_id": "teams are not in gw yet",
         "health_check_model": "gw has no background health checks",
+        "health_check_timeout": "gw has no background health checks",
         "tier": _NONE, "litellm_provider": "the provider is the prefix of model",
     },
 }

@@ -135,3 +135,59 @@ def test_a_failing_start_reports_every_error_one_line_each(tmp_path: Path) -> No
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 4 and all(line.startswith(f"gwd: config error: {path}: ")
                                    for line in lines)
+
+
+PSC_ENV = {"AZURE_API_KEY": "azure-upstream-key-0001", "OPENAI_API_KEY": "sk-upstream-psc-0001",
+           "ANTHROPIC_API_KEY": "sk-ant-upstream-psc-01", "GROQ_API_KEY": "gsk-upstream-psc-01",
+           "MISTRAL_API_KEY": "mistral-upstream-psc-01", "REDIS_HOST": "localhost",
+           "REDIS_PASSWORD": "redis-password-psc-01", "REDIS_PORT": "6379"}
+
+
+def test_litellms_own_proxy_config_is_checked_in_one_pass(tmp_path: Path) -> None:
+    """LiteLLM's proxy_server_config.yaml: everything at once, not one restart per problem."""
+    out = run_gwd("--check-config", str(CONFIGS / "proxy_server_config.yaml"), env=PSC_ENV)
+    errors = [line for line in out.stdout.splitlines() if line.startswith("error: ")]
+    assert out.returncode == 1 and len(errors) == 1  # the one gap: an Azure image deployment
+    assert "model_list[7] (model_name 'dall-e-2')" in errors[0] and "names no model" in errors[0]
+    warnings = [line for line in out.stdout.splitlines() if line.startswith("warning: ")]
+    named = [w for w in warnings if "not honoured by gw" in w]
+    assert len(named) == 1 and "a typo" not in named[0]
+    assert any("sagemaker/" in w for w in warnings)
+
+
+def test_litellms_own_proxy_config_serves_its_groups(gwd: GwdFactory,
+                                                     openai_fake: OpenAIFake) -> None:
+    """The same file, its api_base values pointed at a fake (and the Azure image entry
+    gw cannot serve left out): plain groups, the alias, the "*" wildcard, fallbacks."""
+    from tests.fakes import AzureFake, Fault
+    config = load("proxy_server_config.yaml")
+    del config["model_list"][7]
+    with AzureFake("psc-azure") as azure:
+        for entry in config["model_list"]:
+            params = entry["litellm_params"]
+            params["api_base"] = azure.base_url if params["model"].startswith("azure/") \
+                else openai_fake.base_url
+        proc = gwd(config, env=PSC_ENV,
+                   secrets=[v for k, v in PSC_ENV.items() if k.endswith("_API_KEY")])
+        key = {"Authorization": "Bearer sk-1234"}
+
+        def ask(model: str) -> httpx.Response:
+            return httpx.post(proc.base_url + "/v1/chat/completions", headers=key, timeout=30,
+                              json={"model": model, "messages": MESSAGES})
+        for model, upstream in [("fake-openai-endpoint", "fake"),
+                                ("my-special-fake-model-alias-name", None),
+                                ("gpt-4o-mini", "gpt-4o-mini"),
+                                ("gpt-3.5-turbo-large", "gpt-3.5-turbo-1106")]:
+            r = ask(model)
+            assert r.status_code == 200, (model, r.text)
+            if upstream is not None:
+                assert openai_fake.requests[-1].json["model"] == upstream
+        assert ask("gpt-3.5-turbo").status_code == 200
+        assert "chatgpt-v-2" in azure.requests[-1].path
+        azure.enqueue(Fault(status=400, body={"error": {
+            "message": "This model's maximum context length is 4096 tokens.",
+            "type": "invalid_request_error", "code": "context_length_exceeded"}}))
+        r = ask("gpt-3.5-turbo")  # context_window_fallbacks -> gpt-3.5-turbo-large
+        assert r.status_code == 200 and r.headers["x-gw-model-group"] == "gpt-3.5-turbo-large"
+        r = ask("sagemaker-completion-model")
+        assert r.status_code == 400

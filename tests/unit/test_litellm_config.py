@@ -156,3 +156,23 @@ def test_fallback_to_a_group_not_served_is_a_warning(tmp_path: Path) -> None:
                  "model_group_alias: {x: phantom}}\n")
     warnings = load_config(path, env={}).warnings
     assert any("ghost" in w for w in warnings) and any("phantom" in w for w in warnings)
+
+
+def test_litellm_example_spellings(tmp_path: Path) -> None:
+    """From LiteLLM's proxy_server_config.yaml: a bare dall-e-3 is OpenAI's; "azure/" alone
+    names no deployment; per-second prices and mock_timeout are named with what gw does."""
+    path = write(tmp_path, "model_list:\n"
+                 "  - model_name: d\n    litellm_params: {model: dall-e-3}\n"
+                 "  - model_name: s\n    litellm_params: {model: mock/s, "
+                 "input_cost_per_second: 0.00042, mock_timeout: true}\n"
+                 "    model_info: {health_check_timeout: 1}\n")
+    config = load_config(path, env={})
+    assert config.deployments[0].provider == "openai"
+    text = config.warnings[-1]
+    for name in ("input_cost_per_second", "mock_timeout", "health_check_timeout"):
+        assert name in text
+    assert "a typo" not in text
+    bad = write(tmp_path, "model_list:\n  - model_name: x\n    litellm_params: "
+                "{model: azure/, api_base: 'https://x.example'}\n")
+    with pytest.raises(ConfigError, match="names no model"):
+        load_config(bad, env={})
