@@ -4,7 +4,9 @@ Every failure ends as one of two exceptions, which ``gwctl.__main__`` turns into
 exit statuses:
 
 - :class:`ApiError` — gwd answered and refused (HTTP 4xx/5xx, or not JSON):
-  exit 1, with gwd's own error message on one line.
+  exit 1, with gwd's own error message on one line — or exit 2 when gwd refused
+  the value of a field (a 400 naming its ``param``): a bad option value is a
+  usage error whichever side catches it.
 - :class:`Unreachable` — no answer from the URL (refused, DNS, timeout, TLS):
   exit 3, naming the URL.
 """
@@ -35,9 +37,10 @@ class ApiError(Exception):
     """gwd answered with an error (its OpenAI-style envelope, when it sent one)."""
 
     def __init__(self, status: int, message: str, code: str | None = None,
-                 body: Any = None, hint: str | None = None) -> None:
+                 body: Any = None, hint: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.param = param  # the request field gwd refused, when it names one
         self.message = one_line(message)
         self.code = code
         self.body = body
@@ -154,11 +157,11 @@ class Client:
             body = None
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            code = error.get("code")
+            code, param = error.get("code"), error.get("param")
             hint = ("no master key was given: use --master-key or $GWCTL_MASTER_KEY"
                     if status in (401, 403) and not self.master_key else None)
             return ApiError(status, error["message"], code if isinstance(code, str) else None,
-                            body, hint)
+                            body, hint, param if isinstance(param, str) else None)
         reason = http.client.responses.get(status, "Error")
         return ApiError(status, f"the server at {self.url} answered {reason!r} without a gwd "
                         "error message", None, body)

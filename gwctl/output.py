@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the server's JSON and nothing "
                                                        "else on stdout.")]
 NONE = "-"
+SHORT_ID = 12  # key- and 8 hex digits: unique in practice, and it leaves room at 80 columns
+WIDE_SCREEN = 120  # columns from which tables show ids whole
+WHOLE = ("ID", "Key")  # table columns whose cells are never folded
+WideFlag = Annotated[bool, typer.Option("--wide", "-w", help="Every column and whole ids, "
+                                        "even on a screen under 120 columns.")]
 PIPE_WIDTH = 200
 _console: Console | None = None
 
@@ -130,8 +135,9 @@ def relative(seconds: float) -> str:
     return f"in {whole // 86400} days"
 
 
-def expiry(text: str | None, now: datetime | None = None) -> str:
-    """``2026-11-28 18:40 UTC (in 19 min)``, ``... (expired)``, or ``never``."""
+def expiry(text: str | None, now: datetime | None = None, compact: bool = False) -> str:
+    """``2026-11-28 18:40 UTC (in 19 min)``, ``... (expired)``, or ``never``;
+    ``compact``: only ``in 19 min`` / ``expired`` / ``never``."""
     if not text:
         return "never"
     try:
@@ -139,7 +145,7 @@ def expiry(text: str | None, now: datetime | None = None) -> str:
     except ValueError:
         return text
     left = (when - (now or datetime.now(UTC))).total_seconds()
-    return f"{moment(text)} ({relative(left)})"
+    return relative(left) if compact else f"{moment(text)} ({relative(left)})"
 
 
 def models_text(models: Sequence[str] | None) -> str:
@@ -154,17 +160,52 @@ def mapping_text(mapping: dict[str, Any] | None, arrow: str = " -> ") -> str:
 
 # --- layouts ----------------------------------------------------------------
 
+def narrow(wide: bool = False) -> bool:
+    """Whether tables are laid out for a narrow screen (fewer than ``WIDE_SCREEN``
+    columns), unless ``--wide``: ids shortened, expiries as ``in 3 days``, optional
+    columns left out. A pipe is 200 columns wide, so scripts see everything."""
+    return not wide and console().width < WIDE_SCREEN
+
+
+ids_shortened = narrow
+
+
+def short_id(value: str | None, wide: bool = False) -> str:
+    """``key-2347c8ab…`` for a key_id in a table on a narrow screen; ``-`` for none."""
+    if not value:
+        return NONE
+    if len(value) <= SHORT_ID + 1 or not ids_shortened(wide):
+        return value
+    return value[:SHORT_ID] + "…"
+
+
 def table(columns: Sequence[str], rows: Iterable[Sequence[str]], *,
           total: Sequence[str] | None = None, title: str | None = None,
-          right: Sequence[str] = ()) -> RenderableType:
-    """A rich table; ``right`` names the numeric columns; ``total`` is a last, bold row."""
+          right: Sequence[str] = (), optional: Sequence[str] = (),
+          wide: bool = False) -> RenderableType:
+    """A rich table; ``right`` names the numeric columns; ``total`` is a last, bold row;
+    ``optional`` columns are left out on a narrow screen (see :func:`narrow`)."""
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    grid = Table(title=title, title_justify="left", header_style="bold cyan")
-    for name in columns:
+    rows = [list(row) for row in rows]
+    if optional and narrow(wide):
+        keep = [i for i, name in enumerate(columns) if name not in optional]
+        columns = [columns[i] for i in keep]
+        rows = [[row[i] for i in keep] for row in rows]
+        total = [total[i] for i in keep] if total is not None else None
+    grid = Table(title=title, title_justify="left", header_style="bold cyan",
+                 box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for i, name in enumerate(columns):  # an amount or an id is never split across lines
+        whole = name in right or name in WHOLE
+        widest = max((len(row[i]) for row in [*rows, total or []] if i < len(row)),
+                     default=0)
+        word = max((len(w) for row in rows if i < len(row) for w in row[i].split()),
+                   default=0)
         grid.add_column(name, justify="right" if name in right else "left",
-                        overflow="fold")
+                        overflow="fold", no_wrap=whole,
+                        min_width=max(widest, len(name)) if whole else min(word, 10))
     for row in rows:
         grid.add_row(*(Text(cell) for cell in row))  # data is never markup
     if total is not None:

@@ -13,19 +13,23 @@ from typing import Annotated, Any
 
 import typer
 
-from ..client import api
+from ..checks import unserved
+from ..client import Client, api
 from ..output import (
     NONE,
     JsonFlag,
+    WideFlag,
     confirm,
     expiry,
     fields,
     mapping_text,
     models_text,
     moment,
+    narrow,
     note,
     print_json,
     say,
+    short_id,
     show,
     table,
     typer_app,
@@ -61,15 +65,28 @@ def _check_budget(value: str | None) -> str | None:
 Models = Annotated[list[str] | None, typer.Option(
     "--models", "-m", metavar="M[,M...]",
     help="Model groups the key may use; repeat the option or separate with commas. "
-         "Not given: all models ('' on update: all models again).")]
+         "Not given: all models.")]
 Duration = Annotated[str | None, typer.Option(
     "--duration", "-d", metavar="SPAN",
     help="How long the key is valid: 30s, 20m, 30h, 30d or never. Not given: gwd's "
-         "default (1 hour); on update, counted from now.")]
+         "default (1 hour).")]
 Alias = Annotated[list[str] | None, typer.Option(
     "--alias", "-a", metavar="FROM=TO", callback=_check_pairs,
-    help="A request for model FROM goes to model group TO; repeatable (on update, "
-         "replaces all the key's aliases).")]
+    help="A request for model FROM goes to model group TO; repeatable.")]
+NewModels = Annotated[list[str] | None, typer.Option(
+    "--models", "-m", metavar="M[,M...]",
+    help="The model groups the key may use from now on; repeat the option or separate "
+         "with commas; '' for all models.")]
+NewDuration = Annotated[str | None, typer.Option(
+    "--duration", "-d", metavar="SPAN",
+    help="A new validity, counted from now: 30s, 20m, 30h, 30d or never.")]
+NewAlias = Annotated[list[str] | None, typer.Option(
+    "--alias", "-a", metavar="FROM=TO", callback=_check_pairs,
+    help="A request for model FROM goes to model group TO; repeatable; replaces all the "
+         "key's aliases.")]
+NewMetadata = Annotated[list[str] | None, typer.Option(
+    "--metadata", metavar="KEY=VALUE", callback=_check_pairs,
+    help="Free-form metadata kept with the key; repeatable; replaces it all.")]
 Budget = Annotated[str | None, typer.Option(
     "--max-budget", "-b", metavar="USD", callback=_check_budget,
     help="Spend limit in USD; 'none' for no limit.")]
@@ -79,7 +96,14 @@ KeyRef = Annotated[str, typer.Argument(
     metavar="KEY", help="The key (sk-...) or its key_id (key-...).", show_default=False)]
 Metadata = Annotated[list[str] | None, typer.Option(
     "--metadata", metavar="KEY=VALUE", callback=_check_pairs,
-    help="Free-form metadata kept with the key; repeatable (on update, replaces it all).")]
+    help="Free-form metadata kept with the key; repeatable.")]
+
+
+def warn_unserved(client: Client, body: dict[str, Any]) -> None:
+    """A warning (not a refusal) for each of --models that gwd does not serve."""
+    for name in unserved(client, body.get("models") or []):
+        note(f"warning: gwd serves no model group {name!r} (see gwctl models); the key "
+             "may name it, but calls for it fail until the config has it")
 
 
 def split_models(values: list[str]) -> list[str]:
@@ -157,6 +181,7 @@ def create(ctx: typer.Context, models: Models = None, duration: Duration = None,
     if json_out and quiet:
         ctx.fail("--quiet and --json cannot be used together")
     body = key_fields(models, duration, alias, max_budget, name, metadata)
+    warn_unserved(api(ctx), body)
     data = api(ctx).post("/key/generate", body)
     if json_out:
         print_json(data)
@@ -180,40 +205,64 @@ def info(ctx: typer.Context, key: KeyRef,
                     warn_styles(data["info"])))
 
 
+def _matches(key: dict[str, Any], model: str | None, name: str | None) -> bool:
+    if model is not None and key.get("models") and model not in key["models"]:
+        return False  # (no models: the key may use them all)
+    return name is None or name.lower() in (key.get("key_alias") or "").lower()
+
+
 @app.command("list")
-def list_keys(ctx: typer.Context, json_out: JsonFlag = False) -> None:
-    """List every key (all pages): name, spend, budget, requests, models, expiry."""
+def list_keys(ctx: typer.Context,
+              limit: Annotated[int | None, typer.Option(
+                  "--limit", "-l", metavar="N", min=1, show_default=False,
+                  help="Show at most N keys (after the filters).")] = None,
+              model: Annotated[str | None, typer.Option(
+                  "--model", metavar="M", show_default=False,
+                  help="Only keys that may use model group M.")] = None,
+              name: Annotated[str | None, typer.Option(
+                  "--name", "-n", metavar="TEXT", show_default=False,
+                  help="Only keys whose name (key_alias) contains TEXT, in any case.")] = None,
+              wide: WideFlag = False, json_out: JsonFlag = False) -> None:
+    """List keys (every page, or the first N): name, spend, budget, requests, models,
+    expiry."""
     client = api(ctx)
     found: list[dict[str, Any]] = []
     page = 1
-    while True:
+    while limit is None or len(found) < limit:
         data = client.get("/key/list", page=page, size=LIST_PAGE)
-        found += data["keys"]
+        found += [k for k in data["keys"] if _matches(k, model, name)]
         if len(data["keys"]) < LIST_PAGE:
             break
         page += 1
+    found = found[:limit]
     if json_out:
-        print_json(data if page == 1 else {"keys": found, "page": 1, "size": len(found)})
+        whole = page == 1 and limit is None and model is None and name is None
+        print_json(data if whole else {"keys": found, "page": 1, "size": len(found)})
         return
     ids = any(k.get("key_id") for k in found)  # gwd names keys publicly by key_id
-    rows = [([k.get("key_id") or NONE] if ids else []) + [
+    small = narrow(wide)
+    rows = [([short_id(k.get("key_id"), wide)] if ids else []) + [
              k["key_name"], k.get("key_alias") or NONE, usd(k["spend"]),
              usd(k.get("max_budget")), str(k.get("requests", 0)), models_text(k["models"]),
-             expiry(k.get("expires"))] for k in found]
+             expiry(k.get("expires"), compact=small)] for k in found]
     columns = ["Key", "Name", "Spend", "Budget", "Requests", "Models", "Expires"]
     show(table(["ID", *columns] if ids else columns, rows,
-               right=("Spend", "Budget", "Requests"), title=f"{len(found)} key(s)"))
+               right=("Spend", "Budget", "Requests"), title=f"{len(found)} key(s)",
+               optional=("Key", "Requests") if ids else (), wide=wide))
+    if ids and found and small:
+        note("narrow screen: ids shortened, some columns left out; --wide shows all")
 
 
 @app.command("update")
 def update(ctx: typer.Context, key: KeyRef,
-           models: Models = None, duration: Duration = None, alias: Alias = None,
-           max_budget: Budget = None, name: Name = None, metadata: Metadata = None,
+           models: NewModels = None, duration: NewDuration = None, alias: NewAlias = None,
+           max_budget: Budget = None, name: Name = None, metadata: NewMetadata = None,
            json_out: JsonFlag = False) -> None:
     """Change a key: only the options given are changed."""
     body = key_fields(models, duration, alias, max_budget, name, metadata)
     if not body:
         ctx.fail("nothing to change: give at least one option (see --help)")
+    warn_unserved(api(ctx), body)
     data = api(ctx).post("/key/update", {"key": key, **body})
     if json_out:
         print_json(data)

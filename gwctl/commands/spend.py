@@ -17,9 +17,12 @@ from ..client import Client, api
 from ..output import (
     NONE,
     JsonFlag,
+    WideFlag,
     expiry,
+    narrow,
     number,
     print_json,
+    short_id,
     show,
     table,
     usd,
@@ -50,7 +53,8 @@ NUMERIC = ("requests", "prompt_tokens", "completion_tokens", "spend", "max_budge
 
 def spend(
     ctx: typer.Context,
-    by: Annotated[By, typer.Option("--by", help="Group spend by key, model or day.")] = By.key,
+    by: Annotated[By, typer.Option("--by", metavar="key|model|day",
+                                   help="Group spend by key, model or day.")] = By.key,
     key: Annotated[str | None, typer.Option(
         "--key", metavar="KEY", help="Only this key's spend (the key, or its key_id).")
     ] = None,
@@ -60,6 +64,7 @@ def spend(
     until: Annotated[str | None, typer.Option(
         "--until", metavar="WHEN", help="Only calls before WHEN (same forms as --since).")
     ] = None,
+    wide: WideFlag = False,
     json_out: JsonFlag = False,
     csv_out: Annotated[bool, typer.Option(
         "--csv", help="Print CSV: a header line, then one line per row.")] = False,
@@ -74,7 +79,7 @@ def spend(
         names = [name for name, _ in COLUMNS[by]]
         write_csv(names, ([number(row.get(n)) for n in names] for row in data[ROWS[by]]))
     else:
-        show(render(by, data, key, since, until))
+        show(render(by, data, key, since, until, wide))
 
 
 def fetch(client: Client, by: By, key: str | None, since: str | None,
@@ -96,21 +101,23 @@ def fetch(client: Client, by: By, key: str | None, since: str | None,
             "total_requests": sum(r["requests"] for r in rows)}
 
 
-def cell(name: str, value: Any) -> str:
+def cell(name: str, value: Any, wide: bool = False) -> str:
+    if name == "key_id":
+        return short_id(value, wide)
     if name in ("spend", "max_budget"):
         return usd(value)
     if name == "expires":
-        return expiry(value)
+        return expiry(value, compact=narrow(wide))
     if value is None:
         return NONE
     return number(value)
 
 
 def render(by: By, data: dict[str, Any], key: str | None, since: str | None,
-           until: str | None) -> Any:
+           until: str | None, wide: bool = False) -> Any:
     columns = COLUMNS[by]
     rows = data[ROWS[by]]
-    body = [[cell(name, row.get(name)) for name, _ in columns] for row in rows]
+    body = [[cell(name, row.get(name), wide) for name, _ in columns] for row in rows]
     total: list[str] = []
     for name, _ in columns:
         if name == "spend":
@@ -128,4 +135,5 @@ def render(by: By, data: dict[str, Any], key: str | None, since: str | None,
     title = " ".join(["Spend by", by.value, *filter(None, scope)])
     headings = [heading for _, heading in columns]
     right = [heading for name, heading in columns if name in NUMERIC]
-    return table(headings, body, total=total, title=title, right=right)
+    return table(headings, body, total=total, title=title, right=right, wide=wide,
+                 optional=("Key", "Budget", "Provider"))

@@ -40,7 +40,7 @@ GENERATED = ("man/gwctl.1", "man/gwd.1", "completions/gwctl.bash", "completions/
              "completions/gwctl.fish")
 _SCRUB = ("GWCTL_URL", "GWCTL_MASTER_KEY", "GWCTL_TIMEOUT", "NO_COLOR", "FORCE_COLOR",
           "PY_COLORS", "CLICOLOR_FORCE", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS",
-          "_GWCTL_COMPLETE")
+          "_GWCTL_COMPLETE", "GWCTL_PROFILE", "GWCTL_CONFIG")
 
 
 def model(name: str, upstream: str, price_in: str = "0.000001",
@@ -67,6 +67,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GwdProcess]:
 def env_for(url: str | None, key: str | None = MASTER_KEY, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
     env["PYTHONPATH"] = str(REPO)
+    env["GWCTL_CONFIG"] = str(REPO / "tests" / "no-such-gwctl-config.toml")  # hermetic
     if url is not None:
         env["GWCTL_URL"] = url
     if key is not None:
@@ -300,12 +301,14 @@ def test_a_key_is_managed_by_its_key_id_without_the_secret(server: GwdProcess) -
 # --- exit statuses ---------------------------------------------------------------
 
 def test_server_refusal_exits_1_with_its_message_on_one_line(server: GwdProcess) -> None:
-    bad, bad_json, wrong_key = run_all(
-        server.base_url, ["key", "create", "--duration", "5x"],
-        ["key", "create", "--json", "--duration", "5x"], ["--master-key", "sk-wrong", "models"])
-    err = one_line_error(bad, 1)
-    assert "invalid duration '5x'" in err and "HTTP 400" in err
-    assert "invalid duration" in one_line_error(bad_json, 1)  # --json: still nothing on stdout
+    # (a refused option value is a usage error, 2: tests/e2e/test_gwctl_polish.py)
+    missing, missing_json, wrong_key = run_all(
+        server.base_url, ["key", "info", "key-0000000000000000"],
+        ["key", "info", "--json", "key-0000000000000000"],
+        ["--master-key", "sk-wrong", "models"])
+    err = one_line_error(missing, 1)
+    assert "HTTP 404" in err
+    assert "HTTP 404" in one_line_error(missing_json, 1)  # --json: still nothing on stdout
     assert "HTTP 401" in one_line_error(wrong_key, 1)
     err = one_line_error(run(server.base_url, "key", "list", key=None), 1)
     assert "--master-key" in err  # says how to give one

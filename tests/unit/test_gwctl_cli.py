@@ -8,6 +8,7 @@ matrix quickly through the same ``gwctl.__main__.main``.
 from __future__ import annotations
 
 import http.server
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,12 +17,15 @@ from typing import Any
 import pytest
 
 from gwctl.__main__ import main
+from tests.support.gwd import REPO
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GWCTL_URL", "GWCTL_MASTER_KEY", "GWCTL_TIMEOUT", "_GWCTL_COMPLETE"):
+    for name in ("GWCTL_URL", "GWCTL_MASTER_KEY", "GWCTL_TIMEOUT", "_GWCTL_COMPLETE",
+                 "GWCTL_PROFILE"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GWCTL_CONFIG", "/nonexistent/gwctl/config.toml")
 
 
 def _exit(argv: list[str]) -> int:
@@ -120,3 +124,31 @@ def test_a_server_that_is_not_gwd_is_a_refusal(not_gwd: str,
     out, err = capsys.readouterr()
     assert out == "" and err == (f"gwctl: the server at {not_gwd} did not answer with JSON; "
                                  "is it gwd? (HTTP 200)\n")
+
+
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert _exit([*argv, "--help"]) == 0
+    return capsys.readouterr().out
+
+
+def test_help_shows_no_type_placeholders_and_create_no_update_wording(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    pages = {" ".join(argv): _help(argv, capsys) for argv in (
+        [], ["key"], ["key", "create"], ["key", "info"], ["key", "list"], ["key", "update"],
+        ["key", "delete"], ["spend"], ["models"], ["health"], ["completion"])}
+    for name, page in pages.items():
+        assert not re.search(r"<(str|int|float|list\[\w+\]|[a-z|]+)>", page), (name, page)
+        assert "{" not in page.split("\n", 1)[0], name  # usage: KEY, not {KEY}
+    assert "Usage: gwctl key info [OPTIONS] KEY\n" in pages["key info"]
+    assert "Usage: gwctl key delete [OPTIONS] KEY...\n" in pages["key delete"]
+    assert "update" not in pages["key create"].lower()
+    assert "replaces" in pages["key update"] and "from now" in pages["key update"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_prints_the_shipped_script(shell: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit(["completion", shell]) == 0
+    out, err = capsys.readouterr()
+    assert out == (REPO / "completions" / f"gwctl.{shell}").read_text() and err == ""
+    assert _exit(["completion", "powershell"]) == 2
