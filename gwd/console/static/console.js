@@ -238,6 +238,7 @@
     guarded(async () => {
       const made = await api("POST", "/key/generate", createBody());
       $("create-form").reset();
+      $("create-details").open = false;
       status("Created " + (made.key_alias || made.key_id) + ".");
       showNewKey(made.key);
       await loadKeys();
