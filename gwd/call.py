@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .auth import Identity
 from .config import Deployment
@@ -28,6 +28,7 @@ from .store.base import LedgerRow
 
 if TYPE_CHECKING:
     from .fallbacks import FallbackPlan
+    from .tracing import Tracer
 
 log = logging.getLogger("gwd.spend")
 _random_bits = random.getrandbits  # not a secret: see providers.base.random_hex
@@ -58,6 +59,8 @@ class Call:
     fallbacks: FallbackPlan | None = None  # where to go once the group fails (fallbacks.py)
     max_attempts: int | None = None       # the request's num_retries + 1 (call_options.py)
     timeout: float | None = None          # the request's timeout, seconds
+    attempts: list[Any] | None = None     # tracing.Attempt per upstream try, when traced
+    output: Any = None                    # the answer, when traced with content capture
 
 
 class Biller:
@@ -65,6 +68,7 @@ class Biller:
 
     def __init__(self, prices: PriceTable, recorder: SpendRecorder, metrics: Metrics) -> None:
         self.prices = prices
+        self.tracer: Tracer | None = None  # set by the runtime when traces are on
         self.recorder = recorder
         self.metrics = metrics
         self._warned: set[str] = set()
@@ -108,6 +112,8 @@ class Biller:
         self.recorder.add(row, reserved=call.reserved is not None)
         key = call.identity.key
         self.metrics.call(row, elapsed, http_status, key.key_id if key is not None else "master")
+        if self.tracer is not None:
+            self.tracer.call(call, row, http_status, call.output)
         return cost
 
     async def settle(self, call: Call) -> None:

@@ -140,6 +140,9 @@ class GeneralSettings:
     database_connection_pool_limit: int = 10   # PostgreSQL connections per gwd process
     database_connection_timeout: float = 2.0   # seconds to connect or to wait for a connection
     allow_requests_on_db_unavailable: bool = False  # cached keys serve on while the DB is down
+    otel: bool = False                    # OpenTelemetry traces over OTLP/HTTP (gwd/tracing.py)
+    otel_endpoint: str | None = None      # else OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT's
+    otel_capture_content: bool = False    # prompts and answers in the spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,8 +496,11 @@ def _general(r: _Reader, raw: dict[str, Any]) -> GeneralSettings:
             opt[key] = float(r.number(where, value, exclusive=True))
         elif key == "budget_output_allowance":
             opt[key] = r.number(where, value, integer=True)
-        elif key in ("access_log", "metrics_auth"):
+        elif key in ("access_log", "metrics_auth", "otel", "otel_capture_content"):
             opt[key] = r.boolean(where, value)
+        elif key == "otel_endpoint":
+            if value is not None:
+                opt[key] = r.string(where, value)
         elif key == "spend_journal":
             if value is not None:
                 opt[key] = r.string(where, value)

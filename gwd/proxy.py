@@ -26,6 +26,7 @@ from .call import Biller, Call
 from .config import Deployment, RouterSettings
 from .doors.base import OPENAI_SINK, Sink
 from .errors import GatewayError, RateLimited, UpstreamClientError, UpstreamError, UpstreamTimeout
+from . import tracing
 from .events import caller, emit, upstream_log
 from .memo import IdentityMemo
 from .metrics import Metrics
@@ -198,6 +199,8 @@ class Proxy:
                 self.router.failed(dep, retry.retry_after)
                 continue
             gone = request is not None and request.transport is None
+            if call.attempts is not None:
+                call.output = completion  # for the trace, with content capture on
             cost = self.biller.bill(call, dep, completion.usage,
                                     "client_closed" if gone else "success")
             if call.reserved is not None:
@@ -228,8 +231,12 @@ class Proxy:
         if isinstance(provider, MockProvider):  # answered here; counted like any attempt
             started = time.perf_counter()
             self.router.started(dep)
+            if call.attempts is not None:
+                tracing.begin(call, dep)
             completion = provider.answer(dep, req.endpoint, req.body)
             self.router.finished(dep, time.perf_counter() - started)
+            if call.attempts is not None:
+                tracing.end(call, "ok")
             self.metrics.attempt(dep.id, "ok")
             return completion
         if provider.prepares:   # e.g. a token refresh (vertex_ai/); no-op for the rest
@@ -237,6 +244,8 @@ class Proxy:
         upstream_req = provider.build_request(dep, req.endpoint, req.body, stream=False)
         started = time.perf_counter()
         self.router.started(dep)
+        if call.attempts is not None:
+            tracing.begin(call, dep)
         try:
             resp = await self.upstream.open(upstream_req, self._timeouts_of(call, dep, False), dep)
             if not 200 <= resp.status < 300:
@@ -248,6 +257,8 @@ class Proxy:
             raise self._attempt_failed(dep, exc, call) from None
         self.router.finished(dep, time.perf_counter() - started)
         self.metrics.attempt(dep.id, "ok")
+        if call.attempts is not None:
+            tracing.end(call, "ok")
         return completion
 
     def _attempt_failed(self, dep: Deployment, exc: BaseException,
@@ -267,6 +278,8 @@ class Proxy:
         outcome = exc.outcome if isinstance(exc, _Retry) \
             else "4xx" if isinstance(exc, GatewayError) else "aborted"
         self.metrics.attempt(dep.id, outcome)
+        if call.attempts is not None:
+            tracing.end(call, outcome)
         if outcome != "aborted":  # gwd stopped waiting (client gone, shutdown): no fault
             _log_failure(call, dep, outcome, exc.error if isinstance(exc, _Retry) else exc,
                          tls_reason)
@@ -316,6 +329,8 @@ class Proxy:
         upstream_req = provider.build_request(dep, req.endpoint, req.body, stream=True)
         started = time.perf_counter()
         self.router.started(dep)
+        if call.attempts is not None:
+            tracing.begin(call, dep)
         resp: UpstreamResponse | None = None
         try:
             resp = await self.upstream.open(upstream_req, self._timeouts_of(call, dep, True), dep)
@@ -394,6 +409,8 @@ class Proxy:
         response: web.StreamResponse | None = None
         started = time.perf_counter()
         self.router.started(dep)
+        if call.attempts is not None:
+            tracing.begin(call, dep)
         self.metrics.attempt(dep.id, "ok")
         try:
             response = await self._start_response(call, request)
@@ -433,6 +450,8 @@ def _stream_error(failure: Exception | None) -> GatewayError:
 
 def _log_failure(call: Call, dep: Deployment, reason: str, error: BaseException,
                  tls_reason: str | None = None) -> None:
+    if call.attempts is not None:
+        tracing.end(call, reason)
     emit(logging.WARNING, "upstream_failure", upstream_log, deployment=dep.id,
          model_group=call.group, reason=reason, tls_reason=tls_reason,
          detail=getattr(error, "message", error),

@@ -35,6 +35,7 @@ from .routing import Router
 from .spend import SpendRecorder
 from .store import open_store
 from .store.base import Store
+from .tracing import Tracer
 from .upstream import Upstream
 from .wildcards import ModelNames
 
@@ -73,6 +74,7 @@ class Runtime:
         self.slots = Slots()
         self.dbwatch = DatabaseWatch(self.store)
         self.metrics_share: WorkerShare | None = None  # under --workers (metrics_workers)
+        self.tracer = self.biller.tracer = Tracer.from_config(config)  # None: traces off
         self.started_at = datetime.now(UTC)
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -104,6 +106,8 @@ class Runtime:
         await self.dbwatch.close()
         if self.metrics_share is not None:
             await self.metrics_share.close()
+        if self.tracer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.tracer.shutdown)
         await self.recorder.close()
         await self.upstream.close()
         await self.store.close()

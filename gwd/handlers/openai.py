@@ -37,6 +37,8 @@ def call_handler(endpoint: Endpoint, parse: Parse | None = None) -> Handler:
                            general.max_parallel_requests_per_key_share)
         try:
             call = request[CALL] = await runtime.policy.admit(ident, req)
+            if runtime.tracer is not None:
+                call.attempts = []  # traced: the proxy records each attempt's times
             if call.request.stream:
                 return await runtime.proxy.stream(call, request)
             return await runtime.proxy.complete(call, request)
