@@ -88,8 +88,8 @@ def entry(request: web.Request, status: int, latency: float, request_id: str) ->
     if not 200 <= status < 300:
         error = request.get(ERROR)
         if error is not None:
-            out["error_code"] = error.code
-            out["reason"] = error.message[:MAX_REASON]
+            out["error_code"] = error[0]
+            out["reason"] = error[1][:MAX_REASON]
         else:
             out["reason"] = _reason(status)
     call = request.get(CALL)

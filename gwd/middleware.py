@@ -54,7 +54,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC, PROXY, ADMIN, METRICS = "public", "proxy", "admin", "metrics"
 IDENTITY = web.RequestKey("gw.identity", Identity)
 CALL = web.RequestKey("gw.call", Call)  # set by the proxy handlers once a call is admitted
-ERROR = web.RequestKey("gw.error", GatewayError)  # the error a request was answered with
+# (code, message) of the error a request was answered with, for the access log; not the
+# error itself, whose traceback would keep the request's frames (and a refused body)
+# alive in a reference cycle until the next full garbage collection
+ERROR = web.RequestKey("gw.error", tuple)
 JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "")
 IDENTITY_ENCODINGS = ("", "identity")
 #: aiohttp server settings gwd runs with (``gwd`` itself and the in-process tests)
@@ -112,7 +115,7 @@ def _render(request: web.Request, error: GatewayError) -> web.Response:
     runtime.metrics.error(error.status, error.code)
     if error.code == "database_unavailable":
         runtime.dbwatch.fault(f"{request.method} {request.path}")
-    request[ERROR] = error
+    request[ERROR] = (error.code, error.message)
     if error.status == 429 and "Retry-After" not in error.headers:  # every 429 says when
         error.headers = {**error.headers, "Retry-After": "1"}
     return error_response(error)

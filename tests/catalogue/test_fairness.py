@@ -109,7 +109,7 @@ def test_a_key_trickling_bodies_on_many_connections_starves_no_other_key(
             for s in socks:
                 s.close()
     assert answers == [200] * 20
-    assert max(busy) < max(0.25, 10 * max(calm)), (calm, busy)
+    assert max(busy) < max(0.5, 10 * max(calm)), (calm, busy)
 
 
 def test_a_body_not_sent_within_the_deadline_is_refused_with_408(
@@ -186,13 +186,16 @@ def test_log_volume_is_bounded_under_a_flood_of_bad_requests(
         gwd: GwdFactory, tmp_path: Path) -> None:
     proc = gwd(config(tmp_path), extra_args=["--log-level", "debug"])
     before = len(proc.log_text().splitlines())
+    started = time.monotonic()
     for _ in range(300):
         with socket.create_connection(("127.0.0.1", proc.port)) as sock:
             sock.sendall(b"GARBAGE \x01\r\n\r\n")
             read_until_closed(sock, 5)
+    windows = int((time.monotonic() - started) // 10) + 1   # LogBudget: 20 lines per 10 s
     lines = proc.log_text().splitlines()[before:]
-    assert 1 <= len([line for line in lines if "aiohttp.server" in line]) <= 21, lines[:40]
-    assert len(lines) < 40
+    server = [line for line in lines if "aiohttp.server" in line]
+    assert 1 <= len(server) <= 20 * windows, (windows, server[:40])
+    assert len(server) < 300 / 2 and len(lines) < 20 * windows + 20
 
 
 def _gwd(tmp_path: Path, *args: str) -> subprocess.Popen[str]:

@@ -79,6 +79,9 @@ from tests.support.loadkit import (
 )
 from tests.support.pg import create_database, drop_database, pg_url_or_skip
 
+#: these cases put 1,000 concurrent calls on ONE key on purpose (budgets and spend under
+#: load, not fairness): lift the per-key share of the slots (tests/catalogue/test_fairness.py)
+ONE_KEY_AT_FULL_CONCURRENCY = {"max_parallel_requests_per_key_share": 1}
 OUT_PRICE_FIXED = Decimal("0.0001")      # 100 output tokens -> $0.01 a call, nothing for input
 
 
@@ -88,7 +91,7 @@ def mock_config(database_url: str, **general: Any) -> dict[str, Any]:
     return {"model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m", **PRICES}},
                            {"model_name": "fixed", "litellm_params": fixed}],
             "general_settings": {"master_key": MASTER_KEY, "database_url": database_url,
-                                 **general}}
+                                 **ONE_KEY_AT_FULL_CONCURRENCY, **general}}
 
 
 def new_key(proc: GwdProcess, **body: Any) -> str:
@@ -122,7 +125,8 @@ async def test_d2_1000_streams_half_disconnecting_are_each_billed_once_exactly(
         fake.set_default(Fault(stream_delay=0.01))
         proc = gwd({"model_list": [{"model_name": "m", "litellm_params": {
             "model": "openai/gpt-4o", "api_base": fake.base_url, **PRICES}}],
-            "general_settings": {"master_key": MASTER_KEY, "database_url": db}})
+            "general_settings": {"master_key": MASTER_KEY, "database_url": db,
+                                 **ONE_KEY_AT_FULL_CONCURRENCY}})
         key = new_key(proc)
         rng = random.Random(2)
 
