@@ -213,3 +213,20 @@ def test_a_missing_ca_bundle_stops_gwd_at_start_naming_the_setting(tmp_path: Pat
     assert "config error" in log and "ssl_verify" in log and "file not found" in log
     assert "Traceback" not in log
     proc.close()
+
+
+def test_a_reload_rereads_the_ca_bundle_and_a_bad_one_keeps_the_old(
+        gwd: GwdFactory, lab: TLSLab, fakes: list[OpenAIFake], tmp_path: Path) -> None:
+    fake = tls_fake(fakes, "rotated", lab)
+    bundle = tmp_path / "bundle.pem"
+    lab.other_ca.cert_pem.write_to_path(str(bundle))     # the wrong CA first
+    proc = gwd(config(entry("g", fake), ssl_verify=str(bundle)))
+    assert chat(proc, "g").status_code == 502
+    lab.ca.cert_pem.write_to_path(str(bundle))            # the operator fixes the bundle
+    reload = httpx.post(proc.base_url + "/config/reload", headers=proc.headers(), timeout=10)
+    assert reload.status_code == 200
+    assert chat(proc, "g").status_code == 200
+    bundle.write_text("not a certificate\n")              # a broken bundle: reload refused
+    reload = httpx.post(proc.base_url + "/config/reload", headers=proc.headers(), timeout=10)
+    assert reload.status_code >= 400 and "ssl_verify" in reload.text
+    assert chat(proc, "g").status_code == 200              # the old plan keeps serving
