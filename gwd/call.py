@@ -21,7 +21,7 @@ from .config import Deployment
 from .metrics import Metrics
 from .pricing import PriceTable
 from .providers.base import Usage
-from .rates import usage_cost
+from .rates import capped, usage_cost
 from .schema import CallRequest
 from .spend import SpendRecorder
 from .store.base import LedgerRow
@@ -31,7 +31,25 @@ if TYPE_CHECKING:
     from .tracing import Tracer
 
 log = logging.getLogger("gwd.spend")
+OVER_REPORT_LOG_EVERY = 60.0   # seconds between two over-report log lines per deployment
 _random_bits = random.getrandbits  # not a secret: see providers.base.random_hex
+
+
+def usage_caps(req: CallRequest) -> tuple[int, int | None]:
+    """The most prompt and completion tokens a call can produce: its prompt bound, and
+    ``max_tokens`` x ``n`` (x ``best_of`` when larger; plus the prompt when ``echo``
+    repeats it), None when the client set no ``max_tokens``; embeddings produce none."""
+    if req.endpoint == "embeddings":
+        return req.prompt_bound, 0
+    cap = req.max_tokens
+    if cap is not None and req.endpoint == "completions":
+        body = req.body
+        n, best_of = body.get("n") or 1, body.get("best_of") or 1
+        if best_of > n:
+            cap = cap // n * best_of
+        if body.get("echo") is True:
+            cap += req.prompt_bound
+    return req.prompt_bound, cap
 
 
 def new_request_id() -> str:
@@ -72,6 +90,7 @@ class Biller:
         self.recorder = recorder
         self.metrics = metrics
         self._warned: set[str] = set()
+        self._over_logged: dict[str, float] = {}
 
     def bill(self, call: Call, dep: Deployment | None, usage: Usage | None,
              status: str, http_status: int = 200) -> Decimal | None:
@@ -82,7 +101,13 @@ class Biller:
         call.billed = True
         cost: Decimal | None = Decimal(0)
         prompt = completion = 0
+        over = False
         if usage is not None and dep is not None:
+            prompt_cap, completion_cap = usage_caps(call.request)
+            if not usage.estimated and (usage.prompt_tokens > prompt_cap or (
+                    completion_cap is not None and usage.completion_tokens > completion_cap)):
+                over = True
+                usage = self._over_reported(call, dep, usage, prompt_cap, completion_cap)
             prompt, completion = usage.prompt_tokens, usage.completion_tokens
             price = self.prices.price_for(dep)
             if price is None:
@@ -108,13 +133,31 @@ class Biller:
             prompt, completion, cost,                            # prompt/completion_tokens, cost
             int(elapsed * 1000), status,                         # latency_ms, status
             req.stream, bool(usage and usage.estimated),         # stream, usage_estimated
-            usage.detail() if usage is not None else None)       # usage_detail
+            usage.detail() if usage is not None else None,       # usage_detail
+            over)                                                # usage_over_reported
         self.recorder.add(row, reserved=call.reserved is not None)
         key = call.identity.key
         self.metrics.call(row, elapsed, http_status, key.key_id if key is not None else "master")
         if self.tracer is not None:
             self.tracer.call(call, row, http_status, call.output)
         return cost
+
+    def _over_reported(self, call: Call, dep: Deployment, usage: Usage, prompt_cap: int,
+                       completion_cap: int | None) -> Usage:
+        """The upstream reported more than the call could produce: counted, logged (once a
+        minute per deployment), and for a budgeted call billed at the cap."""
+        budgeted = call.reserved is not None
+        self.metrics.over_reported(call.group, dep.id, budgeted)
+        now = time.monotonic()
+        if now - self._over_logged.get(dep.id, -OVER_REPORT_LOG_EVERY) >= OVER_REPORT_LOG_EVERY:
+            self._over_logged[dep.id] = now
+            log.warning("deployment %s reported usage %d+%d tokens for %s, more than it could "
+                        "produce (at most %d prompt, %s completion); %s", dep.id,
+                        usage.prompt_tokens, usage.completion_tokens, call.request_id,
+                        prompt_cap, "any" if completion_cap is None else completion_cap,
+                        "billed at the cap (budgeted key)" if budgeted
+                        else "billed as reported (no budget); flagged in the ledger")
+        return capped(usage, prompt_cap, completion_cap) if budgeted else usage
 
     async def settle(self, call: Call) -> None:
         """Close a budgeted call's reservation at its real cost now, before its answer is

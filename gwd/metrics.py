@@ -25,7 +25,7 @@ Counted as things happen (one hook each):
 
 * ``Biller.bill`` (every admitted call, once): ``gw_requests_total``,
   ``gw_request_duration_seconds``, ``gw_tokens_total``, ``gw_spend_usd_total``,
-  ``gw_unknown_price_calls_total``.
+  ``gw_unknown_price_calls_total``, ``gw_usage_over_reported_total``.
 * The proxy (every upstream attempt, once): ``gw_upstream_attempts_total``; and
   ``gw_upstream_tls_errors_total`` (deployment, reason) when the attempt failed in TLS.
   ``outcome`` is ``ok``, ``timeout``, ``connect``, ``reset`` (the upstream
@@ -176,10 +176,14 @@ class Metrics:
             "gw_upstream_tls_errors_total", "Upstream TLS failures by deployment and reason "
             "(expired, unknown_ca, hostname_mismatch, client_certificate, ...).",
             ("deployment", "reason"))
+        self.over_reported_calls = Metric(
+            "gw_usage_over_reported_total", "Calls whose upstream reported more tokens than "
+            "the call could produce; billed (budgeted: yes = at the cap, no = as reported).",
+            (*GROUP_DEPLOYMENT, "budgeted"))
         self.tally = CallTally()  # LiteLLM's families, made at scrape time
         self.families: tuple[Metric | Histogram, ...] = (
             self.requests, self.latency, self.attempts, self.tokens, self.spend,
-            self.unpriced, self.errors, self.tls_errors)
+            self.unpriced, self.errors, self.tls_errors, self.over_reported_calls)
 
     def call(self, row: LedgerRow, seconds: float, http_status: int,
              key_id: str = "master") -> None:
@@ -198,6 +202,9 @@ class Metrics:
             self.unpriced.inc(where)
         elif row.cost:
             self.spend.inc(where, row.cost)
+
+    def over_reported(self, group: str, deployment: str, budgeted: bool) -> None:
+        self.over_reported_calls.inc((group, deployment, "yes" if budgeted else "no"))
 
     def attempt(self, deployment: str, outcome: str) -> None:
         self.attempts.inc((deployment, outcome))

@@ -123,6 +123,19 @@ def usage_cost(price: Price, usage: Usage) -> Decimal:
     return quantize(total)
 
 
+def capped(usage: Usage, prompt_cap: int, completion_cap: int | None) -> Usage:
+    """``usage`` with its totals cut to what the call could have produced (a completion
+    cap of None: no cap), its parts clipped to the new totals, marked estimated=False
+    as before. Used for budgeted calls whose upstream reported more (issue 19)."""
+    from .providers.base import DETAIL_FIELDS, with_parts  # no import cycle at load time
+
+    prompt = min(usage.prompt_tokens, prompt_cap)
+    completion = usage.completion_tokens if completion_cap is None \
+        else min(usage.completion_tokens, completion_cap)
+    parts = {name: getattr(usage, name) for name in DETAIL_FIELDS}
+    return with_parts(prompt, completion, parts, usage.estimated)
+
+
 def bound_cost(price: Price, prompt_tokens: int, completion_tokens: int) -> Decimal:
     """The most ``prompt_tokens`` in and ``completion_tokens`` out can cost, whatever
     their parts turn out to be (every prompt token a 1-hour cache write, if that is the

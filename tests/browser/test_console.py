@@ -108,8 +108,8 @@ def test_log_in_create_a_key_call_with_it_and_see_its_spend(
 
             client = openai.OpenAI(base_url=proc.base_url + "/v1", api_key=key, max_retries=0)
             for _ in range(3):
-                client.chat.completions.create(model="m", messages=[
-                    {"role": "user", "content": "hello"}])
+                client.chat.completions.create(model="m", messages=[  # a prompt that can
+                    {"role": "user", "content": "hello " * 400}])  # be 1000 tokens (budgeted)
             client.close()
             cost = 3 * (1000 * IN + 2000 * OUT)  # $0.21
 

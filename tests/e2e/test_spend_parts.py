@@ -75,7 +75,9 @@ def test_cache_and_reasoning_usage_is_billed_to_the_pico_dollar(
         client = openai.OpenAI(api_key=key, base_url=proc.base_url + "/v1", max_retries=0)
         oai.set_default(Fault(usage=reasoning))
         claude.set_default(Fault(usage=cached))
-        messages: Any = [{"role": "user", "content": "what is the total?"}]
+        # a prompt as long as the recorded ones (33,568 tokens): a budgeted call is billed
+        # at most what its prompt could be
+        messages: Any = [{"role": "user", "content": "what is the total? " * 2000}]
 
         answer = client.chat.completions.create(model="o4", messages=messages)
         assert answer.usage is not None and answer.usage.completion_tokens_details is not None

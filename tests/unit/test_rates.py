@@ -207,3 +207,30 @@ def test_litellm_part_prices_in_litellm_params_price_the_deployment(tmp_path: Pa
 def test_a_bad_part_price_names_its_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cache_read_input_token_cost: must not be negative"):
         load_config(write_config(tmp_path, "      cache_read_input_token_cost: -1\n"))
+
+
+# -- what a call could have produced --------------------------------------------------
+
+
+def test_usage_caps_follow_max_tokens_n_best_of_and_echo() -> None:
+    from gwd.call import usage_caps
+    from gwd.schema import validate
+
+    chat = validate("chat", {"model": "m", "max_tokens": 5, "n": 3,
+                             "messages": [{"role": "user", "content": "hi"}]}, 60)
+    assert usage_caps(chat) == (60, 15)
+    free = validate("chat", {"model": "m", "messages": [{"role": "user", "content": "hi"}]}, 50)
+    assert usage_caps(free) == (50, None)
+    best = validate("completions", {"model": "m", "prompt": "x", "max_tokens": 4, "n": 2,
+                                    "best_of": 5, "echo": True}, 70)
+    assert usage_caps(best) == (70, 20 + 70)
+    embed = validate("embeddings", {"model": "m", "input": "x"}, 30)
+    assert usage_caps(embed) == (30, 0)
+
+
+def test_capped_usage_keeps_its_parts_within_the_new_totals() -> None:
+    from gwd.rates import capped
+
+    usage = Usage(1000, 10**12, cached_tokens=900, reasoning_tokens=10**12 - 1)
+    assert capped(usage, 100, 10) == Usage(100, 10, cached_tokens=100, reasoning_tokens=10)
+    assert capped(usage, 5000, None) == usage
