@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from http import HTTPStatus
 import time
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 import orjson

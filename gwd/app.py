@@ -8,7 +8,7 @@ from aiohttp import web
 
 from . import logbudget
 from .accesslog import access_middleware
-from .handlers import anthropic, azure, console, keys, openai, ops, responses, spend
+from .handlers import anthropic, azure, console, keys, openai, ops, responses, spend, tenants
 from .middleware import auth_middleware, error_middleware, redact_parse_errors
 from .runtime import RUNTIME, Runtime
 
@@ -20,7 +20,8 @@ def build_app(runtime: Runtime) -> web.Application:
                           client_max_size=runtime.max_body_bytes)
     app[RUNTIME] = runtime
     app.add_routes(openai.routes() + anthropic.routes() + responses.routes() + azure.routes()
-                   + keys.routes() + spend.routes() + ops.routes() + console.routes())
+                   + keys.routes() + spend.routes() + ops.routes() + console.routes()
+                   + tenants.routes())
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.start()

@@ -79,6 +79,8 @@ class Call:
     timeout: float | None = None          # the request's timeout, seconds
     attempts: list[Any] | None = None     # tracing.Attempt per upstream try, when traced
     output: Any = None                    # the answer, when traced with content capture
+    # team, user, organisation, end-user (admission.Levels ids; None when not in one)
+    owners: tuple[str | None, str | None, str | None, str | None] = (None, None, None, None)
 
 
 class Biller:
@@ -134,7 +136,7 @@ class Biller:
             int(elapsed * 1000), status,                         # latency_ms, status
             req.stream, bool(usage and usage.estimated),         # stream, usage_estimated
             usage.detail() if usage is not None else None,       # usage_detail
-            over)                                                # usage_over_reported
+            over, *call.owners)      # usage_over_reported; team, user, org, end_user
         self.recorder.add(row, reserved=call.reserved is not None)
         key = call.identity.key
         self.metrics.call(row, elapsed, http_status, key.key_id if key is not None else "master")

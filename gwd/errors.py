@@ -107,6 +107,14 @@ class NotFound(GatewayError):
     code = "not_found"
 
 
+class Conflict(GatewayError):
+    """The object to create already exists, or the change conflicts with what is stored."""
+
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
 class MethodNotAllowed(GatewayError):
     """The route exists but not for this HTTP method."""
 

@@ -34,8 +34,8 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from . import __version__
-from .egress import EgressError, Route, TLSContexts, open_route, tls_message, tls_reason
 from .egress import Egress as _Egress
+from .egress import EgressError, Route, TLSContexts, open_route, tls_message, tls_reason
 
 MAX_HEAD = 64 * 1024
 USER_AGENT = b"gw/" + __version__.encode()

@@ -23,7 +23,8 @@ from .errors import InvalidRequest
 from .money import parse_usd, to_json
 from .store.base import KeyRecord
 
-KEY_FIELDS = ("models", "duration", "aliases", "config", "max_budget", "metadata", "key_alias")
+KEY_FIELDS = ("models", "duration", "aliases", "config", "max_budget", "metadata", "key_alias",
+              "team_id", "user_id")
 MAX_NAME = 256
 MAX_LIST = 1000
 MAX_BUDGET = Decimal("1000000000")
@@ -115,6 +116,9 @@ def parse_fields(body: Any, *, required: tuple[str, ...] = (),
     if "key_alias" in body:
         out["key_alias"] = None if body["key_alias"] is None else _text(body["key_alias"],
                                                                         "key_alias")
+    for owner in ("team_id", "user_id"):
+        if owner in body:
+            out[owner] = None if body[owner] is None else _text(body[owner], owner)
     _check_aliases(out)
     return out
 
@@ -180,6 +184,8 @@ def info(record: KeyRecord, raw: str | None, pending: Decimal = Decimal(0),
         "created_at": iso(record.created_at),
         "updated_at": iso(record.updated_at),
         "requests": record.requests + pending_requests,
+        "team_id": record.team_id,
+        "user_id": record.user_id,
     }
     if raw is not None:
         out = {"token": raw, **out}

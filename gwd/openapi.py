@@ -388,8 +388,10 @@ def document(models: Iterable[str] = ()) -> Json:
     """The OpenAPI document; ``models`` (the configured groups) become examples."""
     examples = sorted(models)
     model = {**MODEL, "examples": examples} if examples else MODEL
+    from .openapi_tenants import operations  # it builds on this module's helpers
+    tenant_paths, tenant_schemas = operations()
     paths = {**PROXY_PATHS, **{"/v1" + p: _v1(item) for p, item in PROXY_PATHS.items()},
-             **PATHS}
+             **PATHS, **tenant_paths}
     return {
         "openapi": "3.1.0",
         "info": {"title": "gw", "version": __version__, "description": (
@@ -397,7 +399,7 @@ def document(models: Iterable[str] = ()) -> Json:
             "virtual keys, spend reports and operations.")},
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, "Model": model},
+            "schemas": {**SCHEMAS, **tenant_schemas, "Model": model},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "the master key or a virtual key"},

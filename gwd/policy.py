@@ -20,9 +20,11 @@ call gets 503 ``spend_backlog_full``; a failed reservation is 503 too.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
+from . import call_options, tenancy
 from .auth import Identity
 from .call import Call
 from .config import Deployment
@@ -34,11 +36,9 @@ from .errors import (
     PermissionDenied,
     ServiceUnavailable,
 )
-from . import call_options
 from .fallbacks import plan as plan_fallbacks
 from .litellm_settings import FallbackRules
 from .model_info import serves
-from .wildcards import ModelNames
 from .pricing import PriceTable
 from .providers import get_provider
 from .providers.base import Endpoint
@@ -46,17 +46,24 @@ from .rates import bound_cost
 from .schema import CallRequest
 from .spend import SpendRecorder
 from .store.base import KeyRecord, Store, StoreUnavailable
+from .store.tenants import LevelRefusal
+from .tenant_cache import TenantCache
+from .wildcards import ModelNames
 
 ENDPOINT_NAMES = {"chat": "chat completions", "completions": "text completions",
                   "embeddings": "embeddings"}
 
 
 def resolve_model(key: KeyRecord | None, requested: str,
-                  groups: Mapping[str, tuple[Deployment, ...]]) -> str:
-    """The model group a call goes to, or the error that refuses it."""
+                  groups: Mapping[str, tuple[Deployment, ...]],
+                  levels: tenancy.Levels = tenancy.NONE) -> str:
+    """The model group a call goes to, or the error that refuses it. A key's alias wins
+    over its team's; either way the group must be in every list that applies."""
     group = requested
     if key is not None:
         group = key.aliases.get(requested, requested)
+    if group == requested:
+        group = tenancy.team_alias(levels, requested) or group
     if group not in groups or "*" in group:  # a wildcard group is reached by matching
         shown = requested[:100]
         raise ModelNotFound(f"The model '{shown}' does not exist or is not served here.",
@@ -64,6 +71,7 @@ def resolve_model(key: KeyRecord | None, requested: str,
     if key is not None and key.models and group not in key.models:
         raise PermissionDenied(f"This key may not use the model '{requested[:100]}'.",
                                code="model_not_allowed")
+    tenancy.check(levels, group, requested)
     return group
 
 
@@ -83,8 +91,10 @@ def allowed_models(key: KeyRecord | None, groups: Mapping[str, object],
 class Policy:
     def __init__(self, groups: Mapping[str, tuple[Deployment, ...]], prices: PriceTable,
                  store: Store, output_allowance: int,
-                 recorder: SpendRecorder | None = None) -> None:
+                 recorder: SpendRecorder | None = None,
+                 tenants: TenantCache | None = None) -> None:
         self.groups = groups
+        self.tenants = tenants
         self.prices = prices
         self.store = store
         self.output_allowance = output_allowance
@@ -111,13 +121,15 @@ class Policy:
         return deps
 
     async def admit(self, identity: Identity, req: CallRequest) -> Call:
+        levels = await self.levels(identity, req)
         try:
-            group = resolve_model(identity.key, req.model, self.groups)
+            group = resolve_model(identity.key, req.model, self.groups, levels)
             deps = self.serving(group, req.endpoint)
         except ModelNotFound:
             if self.names is None:
                 raise
             group, deps = self._named(identity.key, req.model, req.endpoint)
+            tenancy.check(levels, group, req.model)
         door = req.door
         if door is not None and deps:
             deps = tuple(d for d in deps if door.serves(d))
@@ -145,17 +157,49 @@ class Policy:
         if opts is not None and opts.mock_response is not None:
             deps = call.deployments = (call_options.mock_deployment(group, opts.mock_response),)
         elif self.fallback_rules is not None or (opts is not None and opts.fallbacks):
-            self._plan_fallbacks(call, opts.fallbacks if opts is not None else None)
+            self._plan_fallbacks(call, opts.fallbacks if opts is not None else None, levels)
         if opts is not None:
             call.max_attempts = None if opts.num_retries is None else 1 + opts.num_retries
             call.timeout = opts.timeout
+        if levels is not tenancy.NONE:
+            call.owners = levels.owners(identity.key, req.body.get("user"))
         key = identity.key
-        if key is not None and key.max_budget is not None:
+        budgeted = levels.budgeted() if levels is not tenancy.NONE else []
+        if (key is not None and key.max_budget is not None) or budgeted:
             reach = deps if call.fallbacks is None else (*deps, *call.fallbacks.deployments())
-            await self._reserve(call, key, key.max_budget, reach)
+            if key is not None and key.max_budget is not None:
+                await self._reserve(call, key, key.max_budget, reach)
+            if budgeted:
+                await self._reserve_levels(call, budgeted, reach)
         return call
 
-    def _plan_fallbacks(self, call: Call, requested: tuple[str, ...] | None) -> None:
+    async def _reserve_levels(self, call: Call, budgeted: list[tuple[str, str]],
+                              deps: tuple[Deployment, ...]) -> None:
+        """Reserve the call's worst case at every level with a budget, in one step (after
+        the key's, so a key refusal costs the levels nothing); a refusal releases the key's
+        reservation. ``call.reserved`` becomes the tighter of the two."""
+        amount, partial = self.worst_case(call.request, deps)
+        if call.reserved is not None:
+            amount = min(amount, call.reserved)
+        try:
+            grant = await self.store.tenants.reserve(call.request_id, budgeted, amount, partial)
+        except StoreUnavailable:
+            raise ServiceUnavailable("The spend database is unavailable; try again shortly.",
+                                     code="database_unavailable") from None
+        if isinstance(grant, LevelRefusal):
+            if call.reserved is not None:
+                with contextlib.suppress(StoreUnavailable):  # else: expires with its age
+                    await self.store.release([call.request_id])
+            name = tenancy.KIND_NAMES[grant.kind].capitalize()
+            raise BudgetExceeded(
+                f"Budget has been exceeded! {name}={grant.id} Current cost: {grant.spend}, "
+                f"Max budget: {grant.budget}. This call could cost up to ${amount}, more "
+                f"than remains (reserved by calls in flight: ${grant.reserved}).")
+        if grant is not None:
+            call.reserved = grant
+
+    def _plan_fallbacks(self, call: Call, requested: tuple[str, ...] | None,
+                        levels: tenancy.Levels) -> None:
         """The call's fallback groups (gwd/fallbacks.py); ``requested``: the body's."""
         req = call.request
         key = call.identity.key
@@ -163,11 +207,13 @@ class Policy:
         def resolve(name: str) -> tuple[str, tuple[Deployment, ...]] | None:
             try:
                 try:
-                    group = resolve_model(key, name, self.groups)
+                    group = resolve_model(key, name, self.groups, levels)
                 except ModelNotFound:
                     if self.names is None:
                         raise
-                    return self._named(key, name, req.endpoint)
+                    named = self._named(key, name, req.endpoint)
+                    tenancy.check(levels, named[0], name)
+                    return named
             except GatewayError:
                 return None  # unknown, or outside the key's models: skipped
             deps = self.serving(group, req.endpoint)
@@ -178,13 +224,29 @@ class Policy:
         call.fallbacks = plan_fallbacks(self.fallback_rules or FallbackRules(), call.group,
                                         requested, resolve)
 
+    async def levels(self, identity: Identity, req: CallRequest) -> tenancy.Levels:
+        """The team, user, organisation and end-user of a call (none for most calls: then
+        no lookup at all)."""
+        key = identity.key
+        team_id = None if key is None else key.team_id
+        user_id = None if key is None else key.user_id
+        end_user = req.body.get("user")
+        if self.tenants is None or (team_id is None and user_id is None and not end_user):
+            return tenancy.NONE
+        try:
+            return await tenancy.load(self.tenants, team_id, user_id,
+                                        end_user if isinstance(end_user, str) else None)
+        except StoreUnavailable:
+            raise ServiceUnavailable("The database is unavailable; try again shortly.",
+                                     code="database_unavailable") from None
+
     def worst_case(self, req: CallRequest, deps: tuple[Deployment, ...]) -> tuple[Decimal, bool]:
         """The call's worst-case cost over the group's deployments, and whether a partial
         reservation is acceptable (calls without max_tokens)."""
         prices = [self.prices.price_for(d) for d in deps]
         if any(p is None for p in prices):
             raise InvalidRequest(
-                "This key has a budget, but the model has no known price, so the budget "
+                "This call has a budget, but the model has no known price, so the budget "
                 "could not be enforced; the operator must set its prices.",
                 param="model", code="price_unknown")
         if req.endpoint == "embeddings":

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from . import metrics
 from .admission import Slots
 from .auth import Authenticator, KeyCache
 from .call import Biller
@@ -23,7 +24,6 @@ from .config import Config, ConfigError, load_config
 from .dbwatch import DatabaseWatch
 from .events import emit
 from .journal import SpendJournal, database_name
-from . import metrics
 from .litellm_settings import FallbackRules
 from .metrics import Metrics
 from .metrics_workers import WorkerShare
@@ -35,6 +35,7 @@ from .routing import Router
 from .spend import SpendRecorder
 from .store import open_store
 from .store.base import Store
+from .tenant_cache import TenantCache
 from .tracing import Tracer
 from .upstream import Upstream
 from .wildcards import ModelNames
@@ -56,6 +57,7 @@ class Runtime:
         self.cache = KeyCache(self.store, g.key_cache_ttl,
                               stale_if_error=g.allow_requests_on_db_unavailable)
         self.auth = Authenticator(g.master_key, self.cache)
+        self.tenants = TenantCache(self.store, g.key_cache_ttl)
         self.prices = PriceTable.packaged()
         self.router = Router(config.router)
         self.upstream = Upstream(config)   # raises ConfigError (a bad CA bundle, proxy URL)
@@ -65,7 +67,7 @@ class Runtime:
         self.metrics = Metrics()
         self.biller = Biller(self.prices, self.recorder, self.metrics)
         self.policy = Policy(config.groups, self.prices, self.store, g.budget_output_allowance,
-                             self.recorder)
+                             self.recorder, self.tenants)
         self.policy.fallback_rules = _fallback_rules(config)
         self.policy.names = _model_names(config)
         self.proxy = Proxy(self.router, self.upstream, self.biller, config.router, self.metrics)
@@ -124,12 +126,15 @@ class Runtime:
 
     def _key_changed(self, token_hash: str) -> None:
         self.cache.invalidate(token_hash)
+        self.tenants.invalidate(token_hash)
 
     async def _housekeep(self) -> None:
         while True:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
             try:
-                await self.store.expire_reservations(datetime.now(UTC) - RESERVATION_MAX_AGE)
+                cutoff = datetime.now(UTC) - RESERVATION_MAX_AGE
+                await self.store.expire_reservations(cutoff)
+                await self.store.tenants.expire_reservations(cutoff)
             except Exception:
                 log.warning("housekeeping: could not expire old budget reservations")
 

@@ -103,7 +103,7 @@ class SpendRecorder:
             return False
         try:
             await self.store.record([row], {row.request_id: key_hash})
-        except Exception as exc:  # noqa: BLE001 - the buffered row is written by the flusher
+        except Exception as exc:
             log.debug("spend: write-through of %s failed (%s); left to the flush",
                       row.request_id, exc)
             return False

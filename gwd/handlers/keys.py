@@ -13,6 +13,7 @@ from ..keys import expiry, info, is_key_id, iso, key_name, new_key, new_key_id, 
 from ..middleware import ADMIN, PROXY, identity, json_response, read_json, route_auth
 from ..runtime import RUNTIME, Runtime
 from ..store.base import KeyRecord, StoreUnavailable
+from .tenants import check_key_owners
 
 MAX_PAGE = 1_000_000
 MAX_DELETE = 1000  # keys per /key/delete request
@@ -34,7 +35,21 @@ def _record_changes(fields: dict[str, Any]) -> dict[str, Any]:
 async def generate(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     body, _ = await read_json(request)
-    fields = parse_fields(body)
+    raw, record = await mint(runtime, parse_fields(body))
+    return json_response(generated(raw, record))
+
+
+def generated(raw: str, record: KeyRecord) -> dict[str, Any]:
+    """/key/generate's answer: the key (shown this once) and its record."""
+    return {"key": raw, "expires": iso(record.expires),
+            **{k: v for k, v in info(record, None).items()
+               if k not in ("spend", "requests", "budget_remaining")}}
+
+
+async def mint(runtime: Runtime, fields: dict[str, Any]) -> tuple[str, KeyRecord]:
+    """Make and store a key from validated generate fields (keys.parse_fields)."""
+    await check_key_owners(runtime, fields.get("team_id"), fields.get("user_id"),
+                           fields.get("models", ()))
     raw = new_key()
     now = datetime.now(UTC)
     duration = (fields["duration"] if fields.get("duration_given")
@@ -45,15 +60,14 @@ async def generate(request: web.Request) -> web.Response:
         expires=expiry(duration, now), models=fields.get("models", ()),
         aliases=fields.get("aliases", {}), config=fields.get("config", {}),
         metadata=fields.get("metadata", {}), key_alias=fields.get("key_alias"),
-        max_budget=fields.get("max_budget"))
+        max_budget=fields.get("max_budget"), team_id=fields.get("team_id"),
+        user_id=fields.get("user_id"))
     try:
         await runtime.store.insert_key(record)
     except StoreUnavailable:
         raise _unavailable() from None
     runtime.cache.put(record.token_hash, record)
-    return json_response({"key": raw, "expires": iso(record.expires),
-                          **{k: v for k, v in info(record, None).items()
-                             if k not in ("spend", "requests", "budget_remaining")}})
+    return raw, record
 
 
 async def _find(runtime: Runtime, ref: str) -> KeyRecord | None:
@@ -123,6 +137,10 @@ async def update(request: web.Request) -> web.Response:
     if "aliases" in changes or "models" in changes:
         parse_fields({"models": list(changes.get("models", current.models)),
                       "aliases": dict(changes.get("aliases", current.aliases))})
+    if {"team_id", "user_id", "models"} & set(changes):
+        await check_key_owners(runtime, changes.get("team_id", current.team_id),
+                               changes.get("user_id", current.user_id),
+                               changes.get("models", current.models))
     try:
         record = await runtime.store.update_key(current.token_hash, changes)
     except StoreUnavailable:

@@ -101,9 +101,9 @@ def _mapping(value: object, what: str) -> dict[str, Any]:
     return result
 
 
-def _alias(value: object) -> str | None:
+def _alias(value: object, name: str = "key_alias") -> str | None:
     if value is not None and not isinstance(value, str):
-        raise ValueError("key_alias must be a string")
+        raise ValueError(f"{name} must be a string")
     return value
 
 
@@ -120,8 +120,8 @@ def normalise_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             clean[name] = _models(value)
         elif name in ("aliases", "config", "metadata"):
             clean[name] = _mapping(value, name)
-        elif name == "key_alias":
-            clean[name] = _alias(value)
+        elif name in ("key_alias", "team_id", "user_id"):
+            clean[name] = _alias(value, name)
         else:
             clean[name] = budget(value)
     return clean

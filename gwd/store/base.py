@@ -20,7 +20,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tenants import TenantStore
 
 KeyChangeCallback = Callable[[str], Awaitable[None] | None]
 
@@ -61,10 +64,13 @@ class KeyRecord:
     reserved: Decimal = Decimal(0)        # sum of open budget reservations
     updated_at: datetime | None = None
     key_id: str = ""                      # "key-0123456789abcdef": public, unique
+    team_id: str | None = None            # the team the key belongs to (store.tenants)
+    user_id: str | None = None            # the internal user the key belongs to
 
 
 #: fields of a KeyRecord that ``update_key`` may change
-UPDATABLE = ("expires", "models", "aliases", "config", "metadata", "key_alias", "max_budget")
+UPDATABLE = ("expires", "models", "aliases", "config", "metadata", "key_alias", "max_budget",
+             "team_id", "user_id")
 
 
 @dataclass(slots=True)  # not frozen: built on every call, and frozen costs ~1 µs
@@ -93,6 +99,10 @@ class LedgerRow:
     # the upstream reported more usage than the call could have produced (billed at the cap
     # when the call was budgeted)
     usage_over_reported: bool = False
+    team_id: str | None = None     # the levels the call belonged to (tenancy.Levels)
+    user_id: str | None = None     # the key's internal user
+    org_id: str | None = None      # the team's organisation
+    end_user: str | None = None    # the call's end-user (the body's "user")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +141,8 @@ class Store(ABC):
     """The interface both backends implement (see tests/store for the contract suite)."""
 
     backend: str = ""
+    #: teams, users, end-users and organisations (``tenants.py``), on this store's database
+    tenants: TenantStore
 
     # lifecycle ---------------------------------------------------------------
     @abstractmethod

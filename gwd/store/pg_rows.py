@@ -34,6 +34,7 @@ def key_record(row: asyncpg.Record) -> KeyRecord:
         spend=quantize(row["spend"]), requests=row["requests"],
         reserved=quantize(row["reserved"]), expires=row["expires"],
         created_at=row["created_at"], updated_at=row["updated_at"],
+        team_id=row["team_id"], user_id=row["user_id"],
     )
 
 
@@ -55,9 +56,11 @@ def model_spend(row: asyncpg.Record) -> ModelSpend:
 
 
 def key_args(fields: Mapping[str, Any]) -> tuple[Any, ...]:
-    """expires, models, aliases, config, metadata, key_alias, max_budget as bound."""
+    """expires, models, aliases, config, metadata, key_alias, max_budget, team_id, user_id
+    as bound."""
     return (fields["expires"], list(fields["models"]), fields["aliases"], fields["config"],
-            fields["metadata"], fields["key_alias"], fields["max_budget"])
+            fields["metadata"], fields["key_alias"], fields["max_budget"], fields["team_id"],
+            fields["user_id"])
 
 
 def _money_text(value: object) -> str:

@@ -17,6 +17,11 @@ from typing import NamedTuple
 
 import asyncpg
 
+from .tenants_sql import PG_KEY_OWNERS as KEY_OWNERS_MIGRATION
+from .tenants_sql import PG_LEDGER_LEVELS as LEDGER_LEVELS_MIGRATION
+from .tenants_sql import PG_LEVEL_BUDGETS as LEVEL_BUDGETS_MIGRATION
+from .tenants_sql import PG_MIGRATION as TENANTS_MIGRATION
+
 #: pg_advisory_xact_lock key guarding migrations ("gw_migra" in ASCII)
 MIGRATION_LOCK = 0x67775F6D69677261
 
@@ -151,6 +156,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE gw_spend_log ADD COLUMN usage_over_reported boolean NOT NULL"
         " DEFAULT false",
     )),
+    # Teams, internal users, end-users and organisations (tenants_sql.py).
+    Migration("0100_tenants", TENANTS_MIGRATION),
+    Migration("0101_key_owners", KEY_OWNERS_MIGRATION),
+    Migration("0102_ledger_levels", LEDGER_LEVELS_MIGRATION),
+    Migration("0103_level_budgets", LEVEL_BUDGETS_MIGRATION),
 )
 
 _CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS gw_migrations (

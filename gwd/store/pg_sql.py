@@ -25,7 +25,8 @@ KEY_ID_CONSTRAINT = "gw_keys_key_id_key"
 
 _KEY_COLUMNS = (
     "k.token_hash, k.key_name, k.key_alias, k.models, k.aliases, k.config, k.metadata,"
-    " k.max_budget, k.spend, k.requests, k.expires, k.created_at, k.updated_at, k.key_id"
+    " k.max_budget, k.spend, k.requests, k.expires, k.created_at, k.updated_at, k.key_id,"
+    " k.team_id, k.user_id"
 )
 _KEY = "SELECT " + _KEY_COLUMNS + ", k.reserved FROM gw_keys k"
 SELECT_KEY = _KEY + " WHERE k.token_hash = $1"
@@ -40,12 +41,13 @@ LOCK_KEY = (
 
 INSERT_KEY = (
     "INSERT INTO gw_keys (token_hash, key_name, expires, models, aliases, config, metadata,"
-    " key_alias, max_budget, created_at, updated_at, key_id)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    " key_alias, max_budget, team_id, user_id, created_at, updated_at, key_id)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 )
 UPDATE_KEY = (
     "UPDATE gw_keys SET expires = $1, models = $2, aliases = $3, config = $4, metadata = $5,"
-    " key_alias = $6, max_budget = $7, updated_at = $8 WHERE token_hash = $9"
+    " key_alias = $6, max_budget = $7, team_id = $8, user_id = $9, updated_at = $10"
+    " WHERE token_hash = $11"
 )
 # Delete keys and leave a tombstone of each (the first one stays), in one statement.
 DELETE_KEYS = """
@@ -82,7 +84,7 @@ _AFTER_LOCKING = " (SELECT count(*) FROM locked) >= 0"
 _LEDGER_COLUMNS = ("request_id, time, key_hash, key_alias, endpoint, requested_model,"
                    " model_group, deployment, provider, prompt_tokens, completion_tokens,"
                    " cost, latency_ms, status, stream, usage_estimated, usage_detail,"
-                   " usage_over_reported")
+                   " usage_over_reported, team_id, user_id, org_id, end_user")
 RECORD = _LOCKED + """$2::text[] || ARRAY(
     SELECT token_hash FROM gw_reservations WHERE request_id = ANY($3::text[]))"""
 RECORD += _LOCKED_END + """,
@@ -93,7 +95,7 @@ ins AS (
         requested_model text, model_group text, deployment text, provider text,
         prompt_tokens bigint, completion_tokens bigint, cost numeric, latency_ms bigint,
         status text, stream boolean, usage_estimated boolean, usage_detail jsonb,
-        usage_over_reported boolean)
+        usage_over_reported boolean, team_id text, user_id text, org_id text, end_user text)
     WHERE""" + _AFTER_LOCKING + """
     ON CONFLICT (request_id) DO NOTHING
     RETURNING key_hash, cost
@@ -183,7 +185,8 @@ SPEND_BY_DAY_FOR_KEY = (
 _LEDGER = (
     "SELECT request_id, time, key_hash, key_alias, endpoint, requested_model, model_group,"
     " deployment, provider, prompt_tokens, completion_tokens, cost, latency_ms, status,"
-    " stream, usage_estimated, usage_detail, usage_over_reported FROM gw_spend_log"
+    " stream, usage_estimated, usage_detail, usage_over_reported, team_id, user_id, org_id,"
+    " end_user FROM gw_spend_log"
 )
 SPEND_LOGS = (
     _LEDGER + " WHERE time >= $1 AND time < $2"

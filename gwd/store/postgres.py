@@ -61,6 +61,7 @@ from .base import (
 )
 from .pg_listen import KeyChangeListener
 from .pg_schema import migrate
+from .tenants_pg import PostgresTenants
 
 T = TypeVar("T")
 _RETRIES = 5
@@ -112,6 +113,7 @@ class PostgresStore(Store):
         self._secrets = _secrets(url)
         self._pool: asyncpg.Pool | None = None
         self._listener: KeyChangeListener | None = None
+        self.tenants = PostgresTenants(self)
 
     # plumbing ----------------------------------------------------------------
     def _redact(self, text: str) -> str:

@@ -66,6 +66,7 @@ from .base import (
 from .sqlite_conn import SYNCHRONOUS, connect, transaction, unavailable
 from .sqlite_inline import InlineWriter
 from .sqlite_watch import EpochWatcher
+from .tenants_sqlite import SQLiteTenants
 
 T = TypeVar("T")
 log = logging.getLogger("gwd.store")
@@ -94,6 +95,7 @@ class SQLiteStore(Store):
         self._conn: sqlite3.Connection | None = None
         self._inline: InlineWriter | None = None  # ledger batches on the loop (fast path)
         self._checkpoint: asyncio.Task[None] | None = None
+        self.tenants = SQLiteTenants(self)
 
     # plumbing ----------------------------------------------------------------
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:

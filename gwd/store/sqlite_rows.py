@@ -24,7 +24,7 @@ INT64_MAX = 2**63 - 1
 
 def key_record(row: Sequence[Any]) -> KeyRecord:
     (token_hash, key_name, key_alias, models, aliases, config, metadata, max_budget,
-     spend, requests, expires, created_at, updated_at, key_id, reserved) = row
+     spend, requests, expires, created_at, updated_at, key_id, reserved, team_id, user_id) = row
     return KeyRecord(
         token_hash=token_hash, key_id=key_id, key_name=key_name, key_alias=key_alias,
         models=tuple(c.loads(models)), aliases=c.loads(aliases), config=c.loads(config),
@@ -34,6 +34,7 @@ def key_record(row: Sequence[Any]) -> KeyRecord:
         expires=None if expires is None else c.from_us(expires),
         created_at=c.from_us(created_at),
         updated_at=None if updated_at is None else c.from_us(updated_at),
+        team_id=team_id, user_id=user_id,
     )
 
 
@@ -49,7 +50,8 @@ def key_spend(row: Sequence[Any]) -> KeySpend:
 def ledger_row(row: Sequence[Any]) -> LedgerRow:
     (request_id, time, key_hash, key_alias, endpoint, requested_model, model_group,
      deployment, provider, prompt_tokens, completion_tokens, cost, latency_ms, status,
-     stream, usage_estimated, usage_detail, usage_over_reported) = row
+     stream, usage_estimated, usage_detail, usage_over_reported, team_id, user_id, org_id,
+     end_user) = row
     return LedgerRow(
         request_id=request_id, time=c.from_us(time), key_hash=key_hash, key_alias=key_alias,
         endpoint=endpoint, requested_model=requested_model, model_group=model_group,
@@ -59,6 +61,7 @@ def ledger_row(row: Sequence[Any]) -> LedgerRow:
         status=status, stream=bool(stream), usage_estimated=bool(usage_estimated),
         usage_detail=None if usage_detail is None else c.loads(usage_detail),
         usage_over_reported=bool(usage_over_reported),
+        team_id=team_id, user_id=user_id, org_id=org_id, end_user=end_user,
     )
 
 
@@ -69,16 +72,19 @@ def ledger_params(row: LedgerRow) -> tuple[Any, ...]:
             None if row.cost is None else to_units(row.cost), int(row.latency_ms),
             row.status, int(bool(row.stream)), int(bool(row.usage_estimated)),
             None if not row.usage_detail else c.dumps(row.usage_detail),
-            int(bool(row.usage_over_reported)))
+            int(bool(row.usage_over_reported)), row.team_id, row.user_id, row.org_id,
+            row.end_user)
 
 
 def key_params(fields: Mapping[str, Any]) -> tuple[Any, ...]:
-    """expires, models, aliases, config, metadata, key_alias, max_budget as stored."""
+    """expires, models, aliases, config, metadata, key_alias, max_budget, team_id, user_id
+    as stored."""
     budget = fields["max_budget"]
     expires = fields["expires"]
     return (None if expires is None else c.to_us(expires), c.dumps(list(fields["models"])),
             c.dumps(fields["aliases"]), c.dumps(fields["config"]), c.dumps(fields["metadata"]),
-            fields["key_alias"], None if budget is None else str(budget))
+            fields["key_alias"], None if budget is None else str(budget), fields["team_id"],
+            fields["user_id"])
 
 
 def time_range(since: datetime | None, until: datetime | None) -> tuple[int, int]:

@@ -28,6 +28,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from .tenants_sql import SQLITE_KEY_OWNERS as KEY_OWNERS_MIGRATION
+from .tenants_sql import SQLITE_LEDGER_LEVELS as LEDGER_LEVELS_MIGRATION
+from .tenants_sql import SQLITE_LEVEL_BUDGETS as LEVEL_BUDGETS_MIGRATION
+from .tenants_sql import SQLITE_MIGRATION as TENANTS_MIGRATION
+
 
 class Migration(NamedTuple):
     name: str
@@ -173,6 +178,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE gw_spend_log ADD COLUMN usage_detail TEXT",
         "ALTER TABLE gw_spend_log ADD COLUMN usage_over_reported INTEGER NOT NULL DEFAULT 0",
     )),
+    # Teams, internal users, end-users and organisations (tenants_sql.py).
+    Migration("0100_tenants", TENANTS_MIGRATION),
+    Migration("0101_key_owners", KEY_OWNERS_MIGRATION),
+    Migration("0102_ledger_levels", LEDGER_LEVELS_MIGRATION),
+    Migration("0103_level_budgets", LEVEL_BUDGETS_MIGRATION),
 )
 
 _CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS gw_migrations (

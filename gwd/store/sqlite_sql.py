@@ -17,7 +17,7 @@ SPLIT = 1_000_000
 _KEY = (
     "SELECT k.token_hash, k.key_name, k.key_alias, k.models, k.aliases, k.config,"
     " k.metadata, k.max_budget, k.spend, k.requests, k.expires, k.created_at, k.updated_at,"
-    " k.key_id, k.reserved FROM gw_keys k"
+    " k.key_id, k.reserved, k.team_id, k.user_id FROM gw_keys k"
 )
 SELECT_KEY = _KEY + " WHERE k.token_hash = ?"
 SELECT_KEY_BY_ID = _KEY + " WHERE k.key_id = ?"
@@ -25,12 +25,13 @@ LIST_KEYS = _KEY + " ORDER BY k.created_at DESC, k.token_hash DESC LIMIT ? OFFSE
 
 INSERT_KEY = (
     "INSERT INTO gw_keys (token_hash, key_name, expires, models, aliases, config, metadata,"
-    " key_alias, max_budget, created_at, updated_at, key_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " key_alias, max_budget, team_id, user_id, created_at, updated_at, key_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 UPDATE_KEY = (
     "UPDATE gw_keys SET expires = ?, models = ?, aliases = ?, config = ?, metadata = ?,"
-    " key_alias = ?, max_budget = ?, updated_at = ? WHERE token_hash = ?"
+    " key_alias = ?, max_budget = ?, team_id = ?, user_id = ?, updated_at = ?"
+    " WHERE token_hash = ?"
 )
 DELETE_KEY = "DELETE FROM gw_keys WHERE token_hash = ?"
 # The tombstone of a key about to be deleted (deleted_at, token_hash); the first one stays.
@@ -47,8 +48,9 @@ KEY_EPOCH = "SELECT epoch FROM gw_key_epoch WHERE id = 1"
 INSERT_LEDGER = (
     "INSERT INTO gw_spend_log (request_id, time, key_hash, key_alias, endpoint,"
     " requested_model, model_group, deployment, provider, prompt_tokens, completion_tokens,"
-    " cost, latency_ms, status, stream, usage_estimated, usage_detail, usage_over_reported)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " cost, latency_ms, status, stream, usage_estimated, usage_detail, usage_over_reported,"
+    " team_id, user_id, org_id, end_user)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (request_id) DO NOTHING"
 )
 # The request_ids of a batch (bound as one JSON array) already in the ledger. Under
@@ -122,7 +124,8 @@ SPEND_BY_DAY_FOR_KEY = (
 _LEDGER = (
     "SELECT request_id, time, key_hash, key_alias, endpoint, requested_model, model_group,"
     " deployment, provider, prompt_tokens, completion_tokens, cost, latency_ms, status,"
-    " stream, usage_estimated, usage_detail, usage_over_reported FROM gw_spend_log"
+    " stream, usage_estimated, usage_detail, usage_over_reported, team_id, user_id, org_id,"
+    " end_user FROM gw_spend_log"
 )
 SPEND_LOGS = (
     _LEDGER + " WHERE time >= ? AND time < ?"

@@ -108,7 +108,7 @@ async def test_bad_durations_are_400_and_store_nothing(client: TestClient,
     ({"max_budget": True}, "max_budget"), ({"metadata": "x"}, "metadata"),
     ({"config": []}, "config"), ({"key_alias": 5}, "key_alias"),
     ({"allowed_routes": ["/*"]}, "allowed_routes"), ({"user_role": "proxy_admin"}, "user_role"),
-    ({"team_id": "t"}, "team_id"), ({"spend": 0}, "spend"),
+    ({"team_id": 5}, "team_id"), ({"user_id": ""}, "user_id"), ({"spend": 0}, "spend"),
 ])
 async def test_unknown_or_mistyped_fields_are_400_and_store_nothing(
         client: TestClient, body: dict[str, Any], param: str) -> None:

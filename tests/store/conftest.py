@@ -23,8 +23,6 @@ import pytest
 from gwd.store import Store, open_store
 from tests.support.pg import create_database, drop_database, pg_url_or_skip
 
-GW_TABLES = ("gw_keys", "gw_spend_log", "gw_reservations", "gw_deleted_keys", "gw_migrations")
-
 
 @pytest.fixture(scope="session")
 def pg_database_url() -> Iterator[str]:
@@ -41,7 +39,13 @@ async def reset_pg(url: str) -> None:
     """Drop every gw_ table: the next store opened migrates from scratch."""
     conn = await asyncpg.connect(url, timeout=10)
     try:
-        await conn.execute("DROP TABLE IF EXISTS " + ", ".join(GW_TABLES))
+        tables = [row[0] for row in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename LIKE 'gw\\_%'")]
+        if tables:  # names from the catalogue, quoted
+            await conn.execute("DROP TABLE IF EXISTS "
+                               + ", ".join('"' + t.replace('"', '""') + '"' for t in tables)
+                               + " CASCADE")
     finally:
         await conn.close()
 
