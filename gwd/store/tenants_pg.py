@@ -76,7 +76,8 @@ class PostgresTenants(TenantStore):
                 await conn.execute(INSERT, t.kind, t.id, *_args(t), t.created_at, t.updated_at)
             except asyncpg.UniqueViolationError:
                 raise TenantExists(f"a {t.kind} with this id already exists") from None
-            await conn.execute(INITIAL_SPEND[t.kind], t.id, t.id)
+            initial = INITIAL_SPEND[t.kind]  # the ledger's spend under this id
+            await conn.execute(initial, t.id, t.id)
             await self._notify(conn, t.kind, [t.id])  # drops a cached "absent"
 
         await self._store._run(tx)

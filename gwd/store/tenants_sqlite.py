@@ -66,7 +66,8 @@ class SQLiteTenants(TenantStore):
                 conn.execute(q.INSERT, params)
             except sqlite3.IntegrityError:
                 raise TenantExists(f"a {t.kind} with this id already exists") from None
-            conn.execute(q.INITIAL_SPEND[t.kind], (t.id, t.id))
+            initial = q.INITIAL_SPEND[t.kind]  # the ledger's spend under this id
+            conn.execute(initial, (t.id, t.id))
             conn.execute(BUMP_EPOCH)
 
         await self._store._call(self._store._write, tx)

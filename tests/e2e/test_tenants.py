@@ -216,7 +216,7 @@ async def test_team_budget_holds_under_concurrency_across_its_keys(client: TestC
                                      for i in range(60)))
     statuses = [r.status for r in results]
     refusals = [await r.json() for r in results if r.status != 200]
-    assert statuses.count(200) >= 5 and refusals
+    assert statuses.count(200) >= 2 and refusals
     assert all(e["error"]["code"] == "budget_exceeded" for e in refusals)
     assert "Budget has been exceeded!" in refusals[0]["error"]["message"]
     info = (await get(client, f"/team/info?team_id={team['team_id']}"))["team_info"]

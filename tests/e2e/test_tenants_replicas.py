@@ -90,7 +90,7 @@ async def test_a_team_budget_holds_with_its_keys_hammered_on_two_processes(
                                       "messages": [{"role": "user", "content": "hi"}]})
             return r.status_code
         statuses = await asyncio.gather(*(one(i) for i in range(80)))
-    assert set(statuses) == {200, 400} and statuses.count(200) >= 5
+    assert set(statuses) == {200, 400} and statuses.count(200) >= 2
     info = httpx.get(a.base_url + "/team/info", params={"team_id": team}, headers=MASTER,
                      timeout=10).json()["team_info"]
     assert Decimal(str(info["spend"])) <= Decimal("0.0004")  # overshoot 0 across processes
