@@ -15,9 +15,9 @@ from typer.completion import completion_init  # type: ignore[attr-defined]
 from typer.core import TyperArgument, TyperGroup
 
 from . import __version__
-from .client import DEFAULT_TIMEOUT, DEFAULT_URL, Client, check_url
 from .checks import url_hint
-from .commands import completion, config, health, keys, models, spend
+from .client import DEFAULT_TIMEOUT, DEFAULT_URL, Client, check_url
+from .commands import completion, config, health, keys, models, spend, tenants
 from .output import note, typer_app
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -104,6 +104,8 @@ def root(
 
 
 app.add_typer(keys.app, name="key")
+for _kind in ("team", "user", "customer", "org"):
+    app.add_typer(tenants.group(_kind), name=_kind)
 app.command("spend")(spend.spend)
 app.command("models")(models.models)
 app.add_typer(config.app, name="config")

@@ -66,6 +66,7 @@ def test_completion_protocol_answers_for_the_shipped_scripts() -> None:
     assert "_GWCTL_COMPLETE=complete_zsh" in (REPO / "completions/gwctl.zsh").read_text()
     assert "_GWCTL_COMPLETE=complete_fish" in (REPO / "completions/gwctl.fish").read_text()
     assert _complete("gwctl ", 1) == ["key", "spend", "models", "config", "health",
-                                      "completion"]
+                                      "completion", "team", "user", "customer", "org"]
+    assert _complete("gwctl team ", 2)[-2:] == ["member-add", "member-remove"]
     assert _complete("gwctl key ", 2) == ["create", "info", "list", "update", "delete"]
     assert _complete("gwctl spend --by ", 3) == ["key", "model", "day"]
