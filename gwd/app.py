@@ -8,7 +8,19 @@ from aiohttp import web
 
 from . import logbudget
 from .accesslog import access_middleware
-from .handlers import anthropic, azure, console, keys, openai, ops, responses, spend, tenants
+from .handlers import (
+    anthropic,
+    azure,
+    console,
+    keys,
+    litellm_spend,
+    model_info,
+    openai,
+    ops,
+    responses,
+    spend,
+    tenants,
+)
 from .middleware import auth_middleware, error_middleware, redact_parse_errors
 from .runtime import RUNTIME, Runtime
 
@@ -21,7 +33,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app[RUNTIME] = runtime
     app.add_routes(openai.routes() + anthropic.routes() + responses.routes() + azure.routes()
                    + keys.routes() + spend.routes() + ops.routes() + console.routes()
-                   + tenants.routes())
+                   + tenants.routes() + litellm_spend.routes() + model_info.routes())
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.start()

@@ -1,4 +1,8 @@
-"""Key validity durations: ``30s``, ``20m``, ``30min``, ``30h``, ``30d`` and ``never``.
+"""Key validity durations: ``30s``, ``20m``, ``30min``, ``30h``, ``30d``, ``2w``, ``1mo``
+and ``never``.
+
+``w`` is seven days and ``mo`` thirty (LiteLLM's units; a fixed length, so a key's
+expiry does not depend on the month it was made in).
 
 The grammar is deliberately narrow: ASCII digits, no sign, no spaces, no
 exponent, one unit, a positive value and at most ten years. Anything else is an
@@ -10,11 +14,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-ACCEPTED = '"30s", "30m" or "30min", "30h", "30d", or "never"'
+ACCEPTED = '"30s", "30m" or "30min", "30h", "30d", "2w", "1mo", or "never"'
 MAX_DURATION = timedelta(days=3650)
 
-_PATTERN = re.compile(r"([0-9]{1,12})(s|m|min|h|d)", re.ASCII)
-_UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_PATTERN = re.compile(r"([0-9]{1,12})(s|mo|m|min|h|d|w)", re.ASCII)
+_UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400,
+                 "w": 7 * 86400, "mo": 30 * 86400}
 
 
 class DurationError(ValueError):

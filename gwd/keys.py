@@ -18,8 +18,10 @@ from typing import Any
 
 import orjson
 
+from .auth import hash_key
 from .durations import DurationError, parse_duration
 from .errors import InvalidRequest
+from .key_fields import NOT_YET, check_not_yet, litellm_view, strip_unset
 from .money import parse_usd, to_json
 from .store.base import KeyRecord
 
@@ -36,6 +38,16 @@ def new_key() -> str:
     return "sk-" + secrets.token_urlsafe(16)
 
 
+def custom_key(value: Any) -> str:
+    """A key value the operator chose (LiteLLM's ``key`` on /key/generate)."""
+    if not isinstance(value, str) or not value.startswith("sk-") or \
+            not 20 <= len(value) <= MAX_NAME or \
+            any(not c.isascii() or not c.isprintable() or c.isspace() for c in value):
+        raise _bad("'key' must be \"sk-\" followed by 17 to 253 printable ASCII characters "
+                   "(or null for a random key)", "key")
+    return value
+
+
 def new_key_id() -> str:
     """A public, non-secret name for a key: lets an operator list, inspect, update and
     delete keys without holding their secrets (and without exposing their hashes)."""
@@ -44,6 +56,17 @@ def new_key_id() -> str:
 
 def is_key_id(value: str) -> bool:
     return value.startswith("key-") and len(value) == 20
+
+
+def is_token_hash(value: str) -> bool:
+    """A stored key hash (LiteLLM's ``token``: 64 lowercase hex digits), which LiteLLM's
+    admin routes accept wherever they take a key."""
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def ref_hash(ref: str) -> str:
+    """The stored hash a key reference (a key or its hash) names; not for key_ids."""
+    return ref if is_token_hash(ref) else hash_key(ref)
 
 
 def key_name(raw: str) -> str:
@@ -65,14 +88,19 @@ def _text(value: Any, param: str) -> str:
 
 def parse_fields(body: Any, *, required: tuple[str, ...] = (),
                  extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Validate a generate/update body into typed values (only the fields present)."""
+    """Validate a generate/update body into typed values (only the fields present).
+
+    LiteLLM's fields are accepted too (:mod:`gwd.key_fields`): unset, or a 400 naming
+    the one gw does not support yet."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     allowed = KEY_FIELDS + required + extra
     for name in body:
-        if name not in allowed:
-            raise _bad(f"unknown field '{str(name)[:64]}'; accepted: {', '.join(allowed)}",
-                       str(name)[:64])
+        if name not in allowed and name not in NOT_YET:
+            raise _bad(f"unknown field '{str(name)[:64]}'; accepted: {', '.join(allowed)} "
+                       "(and LiteLLM's key fields)", str(name)[:64])
+    check_not_yet(body)
+    body = strip_unset(body)
     for name in required:
         if name not in body:
             raise _bad(f"'{name}' is required", name)
@@ -151,12 +179,8 @@ def _check_aliases(fields: Mapping[str, Any]) -> None:
         if target in aliases:
             raise _bad(f"alias '{source}' points at '{target}', which is itself an alias; "
                        "an alias must name a model group", "aliases")
-    models = fields.get("models")
-    if models:
-        for source, target in aliases.items():
-            if target not in models:
-                raise _bad(f"alias '{source}' points at '{target}', which is not in this "
-                           "key's models", "aliases")
+    # An alias may name a group outside the key's models (LiteLLM's e2e tests make such
+    # keys): the models check runs after alias resolution, so it can never reach it.
 
 
 def expiry(duration: timedelta | None, now: datetime | None = None) -> datetime | None:
@@ -187,9 +211,10 @@ def info(record: KeyRecord, raw: str | None, pending: Decimal = Decimal(0),
         "team_id": record.team_id,
         "user_id": record.user_id,
     }
+    view = litellm_view(record)
     if raw is not None:
-        out = {"token": raw, **out}
-    return out
+        view["token"] = raw  # SPEC §4: the key as the caller gave it
+    return {**view, **out}
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -185,7 +185,7 @@ SSE_EVENT = obj(["data"], data={"type": "string", "description": "a chunk as JSO
 
 KEY_FIELDS: Json = {
     "models": nullable(array(NAME, 0, MAX_LIST)),
-    "duration": nullable({"type": "string", "pattern": "^([0-9]{1,12}(s|m|min|h|d)|never)$",
+    "duration": nullable({"type": "string", "pattern": "^([0-9]{1,12}(s|m|min|h|d|w|mo)|never)$",
                           "examples": ["30m", "7d", "never"]}),
     "aliases": nullable({"type": "object", "maxProperties": MAX_LIST,
                          "propertyNames": NAME, "additionalProperties": NAME}),
@@ -351,6 +351,37 @@ PATHS.update({  # the console (docs/console.md): a page, its files, its session
     "/ui/logout": {"post": op("Console logout", ref("Status"), public=True, tag="console")},
     "/ui/session": {"get": op("Console session", ref("ConsoleSession"), public=True,
                               tag="console")},
+})
+_LITELLM_SPEND_QUERY = (("request_id", STRING), ("api_key", STRING), ("user_id", STRING),
+                        ("start_date", WHEN), ("end_date", WHEN))
+PATHS["/spend/logs"]["get"]["parameters"] += [
+    {"name": name, "in": "query", "required": False, "schema": s}
+    for name, s in _LITELLM_SPEND_QUERY]
+PATHS["/spend/logs"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] = {
+    "anyOf": [ref("SpendLogs"), array(OBJECT)],
+    "description": "gw's page; a list of LiteLLM rows when a LiteLLM parameter is given"}
+_LIMIT = ("limit", {"type": "integer", "minimum": 1, "maximum": 10_000})
+_DATES = (("start_date", WHEN), ("end_date", WHEN))
+PATHS.update({  # LiteLLM's routes (SPEC §4a)
+    "/global/spend/keys": {"get": op("Top keys by spend", array(OBJECT), (400, *ADMIN),
+                                     query=[_LIMIT], tag="spend")},
+    "/global/spend/models": {"get": op("Top models by spend", array(OBJECT), (400, *ADMIN),
+                                       query=[_LIMIT], tag="spend")},
+    "/global/spend/report": {"get": op("Spend report per day", array(OBJECT), (400, *ADMIN),
+                                       query=[*_DATES, ("group_by", {
+                                           "enum": ["team", "customer", "api_key"]})],
+                                       tag="spend")},
+    "/model/info": {"get": op("Model info", OBJECT, AUTH, query=[
+        ("litellm_model_id", STRING)], tag="models")},
+    "/v1/model/info": {"get": op("Model info (v1)", OBJECT, AUTH, query=[
+        ("litellm_model_id", STRING)], tag="models")},
+    "/v2/model/info": {"get": op("Model info, paginated", OBJECT, (400, *AUTH), query=[
+        ("page", {"type": "integer", "minimum": 1, "maximum": 1_000_000}),
+        ("size", {"type": "integer", "minimum": 1, "maximum": 1000})], tag="models")},
+    "/model_group/info": {"get": op("Model group info", OBJECT, AUTH, query=[
+        ("model_group", STRING)], tag="models")},
+    "/health/readiness/details": {"get": op("Readiness details", ref("Status"), ADMIN)},
+    "/routes": {"get": op("Routes", OBJECT, public=True)},
 })
 PATHS["/health/readiness"]["get"]["responses"]["503"] = {
     "description": "Not ready: database down, or shutting down", "headers": RID,

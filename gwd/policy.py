@@ -39,6 +39,7 @@ from .errors import (
 from .fallbacks import plan as plan_fallbacks
 from .litellm_settings import FallbackRules
 from .model_info import serves
+from .money import to_json
 from .pricing import PriceTable
 from .providers import get_provider
 from .providers.base import Endpoint
@@ -86,6 +87,12 @@ def allowed_models(key: KeyRecord | None, groups: Mapping[str, object],
         if target in groups and (not key.models or target in key.models):
             names.append(alias)
     return sorted({*names, *extra})
+
+
+def budget_exceeded_message(spend: Decimal, budget: Decimal) -> str:
+    """LiteLLM's words (clients match on them), with the key's spend and budget."""
+    return (f"Budget has been exceeded! ExceededTokenBudget: Current spend for token: "
+            f"{to_json(spend)}; Max Budget for Token: {to_json(budget)}")
 
 
 class Policy:
@@ -240,6 +247,14 @@ class Policy:
             raise ServiceUnavailable("The database is unavailable; try again shortly.",
                                      code="database_unavailable") from None
 
+    async def _current_spend(self, key: KeyRecord) -> Decimal | None:
+        """The key's spend as stored (read only on a refusal, for its message)."""
+        try:
+            current = await self.store.get_key(key.token_hash)
+        except StoreUnavailable:
+            return None
+        return None if current is None else current.spend
+
     def worst_case(self, req: CallRequest, deps: tuple[Deployment, ...]) -> tuple[Decimal, bool]:
         """The call's worst-case cost over the group's deployments, and whether a partial
         reservation is acceptable (calls without max_tokens)."""
@@ -271,7 +286,7 @@ class Policy:
     async def _reserve(self, call: Call, key: KeyRecord, budget: Decimal,
                        deps: tuple[Deployment, ...]) -> None:
         if key.spend >= budget:
-            raise BudgetExceeded(f"This key has used its budget of ${budget}.")
+            raise BudgetExceeded(budget_exceeded_message(key.spend, budget))
         amount, partial = self.worst_case(call.request, deps)
         try:
             reserved = await self.store.reserve(key.token_hash, call.request_id, amount,
@@ -280,7 +295,11 @@ class Policy:
             raise ServiceUnavailable("The spend database is unavailable; try again shortly.",
                                      code="database_unavailable") from None
         if reserved is None:
+            spend = await self._current_spend(key)
+            if spend is not None and spend >= budget:
+                raise BudgetExceeded(budget_exceeded_message(spend, budget))
             raise BudgetExceeded(
                 f"This call could cost up to ${amount}, more than remains of this key's "
-                f"budget of ${budget}. Lower max_tokens or raise the budget.")
+                f"budget of ${budget}. Lower max_tokens or raise the budget. "
+                + budget_exceeded_message(spend if spend is not None else key.spend, budget))
         call.reserved = reserved

@@ -9,10 +9,23 @@ from aiohttp import web
 
 from ..auth import credential, hash_key
 from ..errors import InvalidRequest, NotFound, PermissionDenied, ServiceUnavailable
-from ..keys import expiry, info, is_key_id, iso, key_name, new_key, new_key_id, parse_fields
+from ..key_fields import litellm_view
+from ..keys import (
+    custom_key,
+    expiry,
+    info,
+    is_key_id,
+    is_token_hash,
+    iso,
+    key_name,
+    new_key,
+    new_key_id,
+    parse_fields,
+    ref_hash,
+)
 from ..middleware import ADMIN, PROXY, identity, json_response, read_json, route_auth
 from ..runtime import RUNTIME, Runtime
-from ..store.base import KeyRecord, StoreUnavailable
+from ..store.base import KeyExists, KeyRecord, StoreUnavailable
 from .tenants import check_key_owners
 
 MAX_PAGE = 1_000_000
@@ -35,22 +48,25 @@ def _record_changes(fields: dict[str, Any]) -> dict[str, Any]:
 async def generate(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     body, _ = await read_json(request)
-    raw, record = await mint(runtime, parse_fields(body))
+    fields = parse_fields(body, extra=("key",))
+    chosen = custom_key(body["key"]) if body.get("key") is not None else None
+    raw, record = await mint(runtime, fields, chosen)
     return json_response(generated(raw, record))
 
 
 def generated(raw: str, record: KeyRecord) -> dict[str, Any]:
     """/key/generate's answer: the key (shown this once) and its record."""
-    return {"key": raw, "expires": iso(record.expires),
+    return {"key": raw, "expires": iso(record.expires), **litellm_view(record),
             **{k: v for k, v in info(record, None).items()
                if k not in ("spend", "requests", "budget_remaining")}}
 
 
-async def mint(runtime: Runtime, fields: dict[str, Any]) -> tuple[str, KeyRecord]:
+async def mint(runtime: Runtime, fields: dict[str, Any],
+               chosen: str | None = None) -> tuple[str, KeyRecord]:
     """Make and store a key from validated generate fields (keys.parse_fields)."""
     await check_key_owners(runtime, fields.get("team_id"), fields.get("user_id"),
                            fields.get("models", ()))
-    raw = new_key()
+    raw = chosen or new_key()
     now = datetime.now(UTC)
     duration = (fields["duration"] if fields.get("duration_given")
                 else runtime.config.general.default_key_duration)
@@ -66,6 +82,9 @@ async def mint(runtime: Runtime, fields: dict[str, Any]) -> tuple[str, KeyRecord
         await runtime.store.insert_key(record)
     except StoreUnavailable:
         raise _unavailable() from None
+    except KeyExists:
+        raise InvalidRequest("A key with this value already exists; choose another.",
+                             param="key", code="key_exists") from None
     runtime.cache.put(record.token_hash, record)
     return raw, record
 
@@ -75,7 +94,7 @@ async def _find(runtime: Runtime, ref: str) -> KeyRecord | None:
     try:
         if is_key_id(ref):
             return await runtime.store.get_key_by_id(ref)
-        return await runtime.store.get_key(hash_key(ref))
+        return await runtime.store.get_key(ref_hash(ref))
     except StoreUnavailable:
         raise _unavailable() from None
 
@@ -110,11 +129,12 @@ async def key_info(request: web.Request) -> web.Response:
                                  param="key")
         ref = _presented(request)
     ref = _ref(ref, "key")
-    own = ident.key is not None and ref in (ident.key.key_id, _presented(request))
+    own = ident.key is not None and ref in (ident.key.key_id, ident.key.token_hash,
+                                            _presented(request))
     if not ident.master and not own:
         raise PermissionDenied("A key may only read its own info.", code="not_own_key")
     record = await _load(runtime, ref)
-    raw = None if is_key_id(ref) else ref
+    raw = None if is_key_id(ref) or is_token_hash(ref) else ref
     return json_response({"key": raw, "info": info(record, raw)})
 
 
@@ -148,8 +168,10 @@ async def update(request: web.Request) -> web.Response:
     if record is None:
         raise NotFound("No such key.", code="key_not_found")
     runtime.cache.invalidate(record.token_hash)
-    raw = None if is_key_id(ref) else ref
-    return json_response({"key": raw, "info": info(record, raw)})
+    raw = None if is_key_id(ref) or is_token_hash(ref) else ref
+    # LiteLLM answers with the updated record at the top level; gw's "info" stays beside it
+    return json_response({**litellm_view(record), **info(record, None), "key": raw,
+                          "info": info(record, raw)})
 
 
 @route_auth(ADMIN)
@@ -173,7 +195,7 @@ async def delete(request: web.Request) -> web.Response:
             if found is not None:
                 hashes[found.token_hash] = ref
         else:
-            hashes[hash_key(ref)] = ref
+            hashes[ref_hash(ref)] = ref
     try:
         deleted = set(await runtime.store.delete_keys(list(hashes)))
     except StoreUnavailable:

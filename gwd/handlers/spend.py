@@ -130,6 +130,11 @@ def log_row(r: LedgerRow) -> dict[str, Any]:
 
 @route_auth(ADMIN)
 async def logs(request: web.Request) -> web.Response:
+    """gw's ledger page; LiteLLM's parameters get LiteLLM's list (``litellm_spend``)."""
+    from .litellm_spend import litellm_logs, wants_litellm  # it imports this module
+
+    if wants_litellm(request):
+        return await litellm_logs(request)
     store = request.app[RUNTIME].store
     key_hash = await _key_hash(request)
     since = parse_when(request.query.get("since"), "since")

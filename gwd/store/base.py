@@ -265,6 +265,10 @@ class Store(ABC):
                          offset: int = 0) -> list[LedgerRow]:
         """Ledger rows, newest first, ``since <= time < until``."""
 
+    @abstractmethod
+    async def spend_log(self, request_id: str) -> LedgerRow | None:
+        """The ledger row with this ``request_id``, or None."""
+
     # replicas ----------------------------------------------------------------
     async def listen(self, callback: KeyChangeCallback) -> None:  # noqa: B027 (optional)
         """Call ``callback(token_hash)`` whenever another process changes or deletes a

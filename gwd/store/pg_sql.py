@@ -192,6 +192,7 @@ SPEND_LOGS = (
     _LEDGER + " WHERE time >= $1 AND time < $2"
     ' ORDER BY time DESC, request_id COLLATE "C" DESC LIMIT $3 OFFSET $4'
 )
+SPEND_LOG_BY_ID = _LEDGER + " WHERE request_id = $1"
 SPEND_LOGS_FOR_KEY = (
     _LEDGER + " WHERE key_hash = $5 AND time >= $1 AND time < $2"
     ' ORDER BY time DESC, request_id COLLATE "C" DESC LIMIT $3 OFFSET $4'

@@ -346,6 +346,10 @@ class PostgresStore(Store):
                                         token_hash))
         return [r.ledger_row(row) for row in rows]
 
+    async def spend_log(self, request_id: str) -> LedgerRow | None:
+        rows = await self._report(q.SPEND_LOG_BY_ID, request_id)
+        return r.ledger_row(rows[0]) if rows else None
+
     # replicas ----------------------------------------------------------------
     async def listen(self, callback: KeyChangeCallback) -> None:
         if self._pool is None:

@@ -383,6 +383,13 @@ class SQLiteStore(Store):
         return await self._call(lambda: [
             r.ledger_row(row) for row in self._db().execute(sql, args)])
 
+    async def spend_log(self, request_id: str) -> LedgerRow | None:
+        def run() -> LedgerRow | None:
+            row = self._db().execute(q.SPEND_LOG_BY_ID, (request_id,)).fetchone()
+            return None if row is None else r.ledger_row(row)
+
+        return await self._call(run)
+
     # replicas ----------------------------------------------------------------
     async def listen(self, callback: KeyChangeCallback) -> None:
         """Poll the key epoch every ``poll_interval`` seconds (see :mod:`.sqlite_watch`)

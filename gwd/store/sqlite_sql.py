@@ -135,6 +135,7 @@ SPEND_LOGS_FOR_KEY = (
     _LEDGER + " WHERE key_hash = ? AND time >= ? AND time < ?"
     " ORDER BY time DESC, request_id DESC LIMIT ? OFFSET ?"
 )
+SPEND_LOG_BY_ID = _LEDGER + " WHERE request_id = ?"
 
 # The inline ledger writer never checkpoints; the store's thread runs this instead.
 CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"

@@ -63,6 +63,12 @@ ROUTES: dict[tuple[str, str], str] = {
        for action in ("block", "unblock", "member_add", "member_delete")},
     ("PATCH", "/organization/update"): ADMIN, ("POST", "/organization/info"): ADMIN,
     ("DELETE", "/organization/delete"): ADMIN,
+    # LiteLLM's routes (issue 13)
+    ("GET", "/global/spend/keys"): ADMIN, ("GET", "/global/spend/models"): ADMIN,
+    ("GET", "/global/spend/report"): ADMIN, ("GET", "/health/readiness/details"): ADMIN,
+    ("GET", "/model/info"): PROXY, ("GET", "/v1/model/info"): PROXY,
+    ("GET", "/v2/model/info"): PROXY, ("GET", "/model_group/info"): PROXY,
+    ("GET", "/routes"): PUBLIC,
 }
 CREDENTIALS = ("none", "unknown", "virtual", "expired", "deleted", "master")
 #: path parameters filled in for the calls (no upstream knows the response id: 404 for

@@ -226,7 +226,7 @@ async def test_A12_expiry_past_ten_years_or_in_the_past_is_400(gw: Gateway,
 
 @pytest.mark.parametrize("field, value", [
     ("allowed_routes", ["/*"]), ("user_role", "proxy_admin"), ("api_base", "http://evil"),
-    ("is_admin", True), ("spend", 0), ("token", "sk-chosen-by-the-caller-000000"),
+    ("is_admin", True), ("spend", 5), ("token", "sk-chosen-by-the-caller-000000"),
     ("key_id", "key-0000000000000000"), ("team_id", "t"),
 ])
 async def test_A13_B11_admin_bodies_are_strict_on_generate_and_update(gw: Gateway, field: str,

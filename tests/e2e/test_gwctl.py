@@ -205,7 +205,8 @@ def test_list_and_expired_keys(server: GwdProcess) -> None:
     keys = json.loads(as_json.stdout)["keys"]
     mine = [k for k in keys if k["key_name"] == listed["key_name"]]
     assert len(mine) == 1 and mine[0]["key_alias"] == "listed-key"
-    assert all("token" not in k for k in keys)
+    # LiteLLM's "token" is the public key_id: the secret never comes back
+    assert all(k["token"] == k["key_id"] for k in keys) and listed["key"] not in as_json.stdout
     rows = as_table.stdout.splitlines()
     row = next(line for line in rows if listed["key_name"] in line)
     assert "listed-key" in row and "gpt-4" in row and "(in 59 min)" in row
@@ -287,7 +288,8 @@ def test_a_key_is_managed_by_its_key_id_without_the_secret(server: GwdProcess) -
     info, listed, _ = run_all(url, ["key", "info", key_id, "--json"], ["key", "list"],
                               ["key", "update", key_id, "--name", "renamed"])
     by_id = json.loads(info.stdout)
-    assert by_id["key"] is None and "token" not in by_id["info"]
+    # no secret echoed: LiteLLM's "token" is the public key_id
+    assert by_id["key"] is None and by_id["info"]["token"] == key_id
     assert by_id["info"]["requests"] == 1
     assert key_id in listed.stdout and key not in listed.stdout
     spend, days = run_all(url, ["spend", "--key", key_id, "--json"],

@@ -104,3 +104,18 @@ async def test_spend_logs_filter_and_page_newest_first(store: Store) -> None:
 async def test_spend_logs_break_time_ties_by_request_id(store: Store) -> None:
     await store.record([row(rid, None, time=MIDNIGHT) for rid in ["b", "a", "c", "B"]])
     assert [r.request_id for r in await store.spend_logs()] == ["c", "b", "a", "B"]
+
+
+async def test_spend_log_finds_one_row_by_request_id(store: Store) -> None:
+    await store.record([row("req_a", h(1), Decimal("0.5"), prompt_tokens=3,
+                            completion_tokens=4, time=MIDNIGHT),
+                        row("req_b", None, None, time=MIDNIGHT)])
+    found = await store.spend_log("req_a")
+    assert found is not None
+    assert (found.request_id, found.key_hash, found.cost, found.prompt_tokens,
+            found.completion_tokens, found.time) == ("req_a", h(1), Decimal("0.5"), 3, 4,
+                                                     MIDNIGHT)
+    master = await store.spend_log("req_b")
+    assert master is not None and (master.key_hash, master.cost) == (None, None)
+    assert await store.spend_log("req_c") is None
+    assert await store.spend_log("req_a' OR '1'='1") is None  # a bound parameter

@@ -12,6 +12,7 @@ from gwd.durations import DurationError, parse_duration
 @pytest.mark.parametrize("text, seconds", [
     ("30s", 30), ("20m", 1200), ("30min", 1800), ("30h", 108000), ("30d", 2592000),
     ("1s", 1), ("3650d", 3650 * 86400),
+    ("2w", 14 * 86400), ("1mo", 30 * 86400), ("12mo", 360 * 86400),  # LiteLLM's units
 ])
 def test_accepted_forms(text: str, seconds: int) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)
@@ -24,6 +25,7 @@ def test_never_means_no_expiry() -> None:
 @pytest.mark.parametrize("text", [
     "-5m", "0s", "0d", "99999999d", "3651d", "1x", "banana", "", " 5m", "5m ", "5M", "1e3s",
     "5m5m", "５m", "5", "m", "1.5h", "+5m", "999999999999999999999d", "30 min",
+    "1month", "2W", "1mon", "mo", "0w", "522w",
 ])
 def test_refused_forms_name_the_grammar(text: str) -> None:
     with pytest.raises(DurationError) as err:
