@@ -232,6 +232,9 @@ class Authenticator:
             if isinstance(record, DeletedKey):
                 raise AuthenticationError("This API key was deleted.", code="deleted_key")
             raise AuthenticationError("Invalid API key.")
+        if record.blocked:  # LiteLLM's words; the master key unblocks (/key/unblock)
+            raise AuthenticationError("Key is blocked. Update via /key/unblock if you're an "
+                                      "admin.", code="blocked_key")
         known = self._known.get(record)
         if known is None:
             known = self._known.put(record, (

@@ -26,19 +26,20 @@ NOT_YET: dict[str, str] = {
                      "temp_budget_increase", "temp_budget_expiry", "budget_fallbacks"),
                     "budget periods arrive with their own issue"),
     **dict.fromkeys(("spend",), "a key's spend is what its calls cost"),
+    **dict.fromkeys(("grace_period",), "a regenerated key's old secret stops at once"),
     **dict.fromkeys(("allowed_cache_controls", "permissions", "guardrails", "policies",
                      "prompts", "object_permission", "tags", "enforced_params",
                      "allowed_routes", "allowed_passthrough_routes",
                      "allowed_vector_store_indexes", "router_settings", "key_type",
                      "auto_rotate", "rotation_interval", "send_invite_email",
-                     "new_master_key", "blocked"),
+                     "new_master_key"),
                     "it is not part of gw"),
 }
 
 #: a value that means "not set" for a field, beyond null, [] and {} (LiteLLM's defaults)
 _DEFAULTS: dict[str, tuple[Any, ...]] = {
     "spend": (0,), "key_type": ("default",), "auto_rotate": (False,),
-    "send_invite_email": (False,), "blocked": (False,),
+    "send_invite_email": (False,),
 }
 
 #: LiteLLM-only fields a key record answers with (gw has no value for them yet)
@@ -73,6 +74,6 @@ def litellm_view(record: KeyRecord) -> dict[str, Any]:
     id (LiteLLM shows its stored hash there; gw never shows a key's hash, and its key_id
     is what every admin route takes in its place), ``blocked``, and null for what gw
     does not have yet."""
-    return {"token": record.key_id, "blocked": getattr(record, "blocked", False),
+    return {"token": record.key_id, "blocked": record.blocked,
             "permissions": {}, "model_max_budget": {}, "allowed_cache_controls": [],
             "tags": [], **dict.fromkeys(NULL_FIELDS)}

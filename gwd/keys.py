@@ -26,7 +26,7 @@ from .money import parse_usd, to_json
 from .store.base import KeyRecord
 
 KEY_FIELDS = ("models", "duration", "aliases", "config", "max_budget", "metadata", "key_alias",
-              "team_id", "user_id")
+              "team_id", "user_id", "blocked")
 MAX_NAME = 256
 MAX_LIST = 1000
 MAX_BUDGET = Decimal("1000000000")
@@ -141,6 +141,10 @@ def parse_fields(body: Any, *, required: tuple[str, ...] = (),
             out[name] = {}
     if "max_budget" in body:
         out["max_budget"] = None if body["max_budget"] is None else _budget(body["max_budget"])
+    if body.get("blocked") is not None:
+        if not isinstance(body["blocked"], bool):
+            raise _bad("'blocked' must be true or false", "blocked")
+        out["blocked"] = body["blocked"]
     if "key_alias" in body:
         out["key_alias"] = None if body["key_alias"] is None else _text(body["key_alias"],
                                                                         "key_alias")
@@ -210,6 +214,7 @@ def info(record: KeyRecord, raw: str | None, pending: Decimal = Decimal(0),
         "requests": record.requests + pending_requests,
         "team_id": record.team_id,
         "user_id": record.user_id,
+        "blocked": record.blocked,
     }
     view = litellm_view(record)
     if raw is not None:

@@ -191,7 +191,7 @@ KEY_FIELDS: Json = {
                          "propertyNames": NAME, "additionalProperties": NAME}),
     "config": nullable(OBJECT), "metadata": nullable(OBJECT),
     "max_budget": nullable({"type": "number", "minimum": 0, "maximum": int(MAX_BUDGET)}),
-    "key_alias": nullable(NAME),
+    "key_alias": nullable(NAME), "blocked": nullable({"type": "boolean"}),
 }
 _MONEY = nullable({"type": "number"})
 _TIME = nullable(STRING)
@@ -220,6 +220,9 @@ SCHEMAS: Json = {
     "KeyGenerateRequest": obj((), True, **KEY_FIELDS),
     "KeyUpdateRequest": obj(["key"], True, key=KEY_REF, **KEY_FIELDS),
     "KeyDeleteRequest": obj(["keys"], True, keys=array(KEY_REF, 1, 1000)),
+    "KeyRegenerateRequest": obj(["key"], True, key=KEY_REF, new_key=nullable(STRING),
+                                **KEY_FIELDS),
+    "KeyRefRequest": obj(["key"], True, key=KEY_REF),
     "KeyInfo": KEY_INFO,
     "KeyGenerated": obj(["key", "key_id", "expires"], key=STRING, key_id=STRING,
                         expires=_TIME),
@@ -382,7 +385,21 @@ PATHS.update({  # LiteLLM's routes (SPEC §4a)
         ("model_group", STRING)], tag="models")},
     "/health/readiness/details": {"get": op("Readiness details", ref("Status"), ADMIN)},
     "/routes": {"get": op("Routes", OBJECT, public=True)},
+    "/key/regenerate": {"post": op("Regenerate a key", OBJECT, (*BODY, 404, *ADMIN),
+                                   body="KeyRegenerateRequest", tag="keys")},
+    "/key/{key}/regenerate": {"post": {**op(
+        "Regenerate a key by path", OBJECT, (*BODY, 404, *ADMIN), tag="keys"),
+        "parameters": [{"name": "key", "in": "path", "required": True, "schema": KEY_REF}]}},
+    "/key/block": {"post": op("Block a key", OBJECT, (*BODY, 404, *ADMIN),
+                              body="KeyRefRequest", tag="keys")},
+    "/key/unblock": {"post": op("Unblock a key", OBJECT, (*BODY, 404, *ADMIN),
+                                body="KeyRefRequest", tag="keys")},
+    "/key/health": {"post": op("Key health", OBJECT, AUTH, tag="keys")},
 })
+PATHS["/key/list"]["get"]["parameters"] += [
+    {"name": name, "in": "query", "required": False, "schema": s}
+    for name, s in (("key_alias", STRING), ("key_hash", KEY_REF), ("user_id", STRING),
+                    ("team_id", STRING), ("organization_id", STRING))]
 PATHS["/health/readiness"]["get"]["responses"]["503"] = {
     "description": "Not ready: database down, or shutting down", "headers": RID,
     "content": {"application/json": {"schema": ref("Status")}}}

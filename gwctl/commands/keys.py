@@ -1,4 +1,5 @@
-"""``gwctl key create|info|list|update|delete``: virtual keys via /key/*.
+"""``gwctl key create|info|list|update|delete|regenerate|block|unblock``: virtual keys
+via /key/*.
 
 Option values are checked for shape here (``FROM=TO``, ``K=V``, a number for
 the budget) so a typo is a usage error (exit 2); everything else — durations,
@@ -68,8 +69,8 @@ Models = Annotated[list[str] | None, typer.Option(
          "Not given: all models.")]
 Duration = Annotated[str | None, typer.Option(
     "--duration", "-d", metavar="SPAN",
-    help="How long the key is valid: 30s, 20m, 30h, 30d or never. Not given: gwd's "
-         "default (1 hour).")]
+    help="How long the key is valid: 30s, 20m, 30h, 30d, 2w, 1mo or never. Not given: "
+         "gwd's default (1 hour).")]
 Alias = Annotated[list[str] | None, typer.Option(
     "--alias", "-a", metavar="FROM=TO", callback=_check_pairs,
     help="A request for model FROM goes to model group TO; repeatable.")]
@@ -79,7 +80,7 @@ NewModels = Annotated[list[str] | None, typer.Option(
          "with commas; '' for all models.")]
 NewDuration = Annotated[str | None, typer.Option(
     "--duration", "-d", metavar="SPAN",
-    help="A new validity, counted from now: 30s, 20m, 30h, 30d or never.")]
+    help="A new validity, counted from now: 30s, 20m, 30h, 30d, 2w, 1mo or never.")]
 NewAlias = Annotated[list[str] | None, typer.Option(
     "--alias", "-a", metavar="FROM=TO", callback=_check_pairs,
     help="A request for model FROM goes to model group TO; repeatable; replaces all the "
@@ -294,3 +295,42 @@ def delete(ctx: typer.Context,
     say(f"Deleted {len(data['deleted_keys'])} key(s).")
     if data.get("not_found"):
         note(f"{data['not_found']} of the keys given did not exist")
+
+
+@app.command("regenerate")
+def regenerate(ctx: typer.Context, key: KeyRef, json_out: JsonFlag = False,
+               quiet: Annotated[bool, typer.Option(
+                   "--quiet", "-q", help="Print only the new key.")] = False) -> None:
+    """Give a key a new secret: same key_id, settings and spend; the old secret is
+    refused at once."""
+    if json_out and quiet:
+        ctx.fail("--quiet and --json cannot be used together")
+    data = api(ctx).post("/key/regenerate", {"key": key})
+    if json_out:
+        print_json(data)
+    elif quiet:
+        say(data["key"])
+    else:
+        show(fields("Regenerated key", [("Key", data["key"]), *info_pairs(data["info"])],
+                    {"Key": "bold green"}))
+        note("store the new key now; the old one no longer works")
+
+
+def _set_blocked(ctx: typer.Context, key: str, blocked: bool, json_out: bool) -> None:
+    data = api(ctx).post("/key/block" if blocked else "/key/unblock", {"key": key})
+    if json_out:
+        print_json(data)
+    else:
+        say(f"Key {data['info']['key_name']} {'blocked' if blocked else 'unblocked'}.")
+
+
+@app.command("block")
+def block(ctx: typer.Context, key: KeyRef, json_out: JsonFlag = False) -> None:
+    """Block a key: its calls are refused (401) until it is unblocked."""
+    _set_blocked(ctx, key, True, json_out)
+
+
+@app.command("unblock")
+def unblock(ctx: typer.Context, key: KeyRef, json_out: JsonFlag = False) -> None:
+    """Unblock a key blocked with ``gwctl key block``."""
+    _set_blocked(ctx, key, False, json_out)

@@ -1,4 +1,5 @@
-"""Key administration routes: /key/generate, /key/info, /key/update, /key/delete, /key/list."""
+"""Key administration routes: /key/generate, /key/info, /key/update, /key/delete, /key/list,
+and LiteLLM's /key/regenerate, /key/block, /key/unblock, /key/health."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ async def mint(runtime: Runtime, fields: dict[str, Any],
         aliases=fields.get("aliases", {}), config=fields.get("config", {}),
         metadata=fields.get("metadata", {}), key_alias=fields.get("key_alias"),
         max_budget=fields.get("max_budget"), team_id=fields.get("team_id"),
-        user_id=fields.get("user_id"))
+        user_id=fields.get("user_id"), blocked=fields.get("blocked", False))
     try:
         await runtime.store.insert_key(record)
     except StoreUnavailable:
@@ -170,8 +171,7 @@ async def update(request: web.Request) -> web.Response:
     runtime.cache.invalidate(record.token_hash)
     raw = None if is_key_id(ref) or is_token_hash(ref) else ref
     # LiteLLM answers with the updated record at the top level; gw's "info" stays beside it
-    return json_response({**litellm_view(record), **info(record, None), "key": raw,
-                          "info": info(record, raw)})
+    return json_response(_record_body(record, raw))
 
 
 @route_auth(ADMIN)
@@ -219,13 +219,112 @@ async def list_keys(request: web.Request) -> web.Response:
     if not 1 <= page <= MAX_PAGE or not 1 <= size <= 1000:  # the offset must fit in 64 bits
         raise InvalidRequest(f"'page' must be from 1 to {MAX_PAGE} and 'size' from 1 to 1000.",
                              param="size")
+    query = request.query
+    alias = query.get("key_alias") or None
     try:
         await runtime.recorder.flush()
-        records = await runtime.store.list_keys(limit=size, offset=(page - 1) * size)
+        if any(query.get(name) for name in ("user_id", "team_id", "organization_id")):
+            records, total = [], 0  # gw has no users, teams or organisations yet
+        elif query.get("key_hash"):  # LiteLLM's filter: one key (a key, key_id or hash)
+            found = await _find(runtime, _ref(query["key_hash"], "key_hash"))
+            records = [found] if found is not None and alias in (None, found.key_alias) \
+                and page == 1 else []
+            total = int(found is not None and alias in (None, found.key_alias))
+        else:
+            records = await runtime.store.list_keys(limit=size, offset=(page - 1) * size,
+                                                    key_alias=alias)
+            total = await runtime.store.count_keys(alias)
     except StoreUnavailable:
         raise _unavailable() from None
     return json_response({"keys": [info(r, None) for r in records], "page": page,
-                          "size": size})
+                          "size": size, "total_count": total, "current_page": page,
+                          "total_pages": (total + size - 1) // size})
+
+
+def _record_body(record: KeyRecord, raw: str | None) -> dict[str, Any]:
+    """A key record as LiteLLM answers it (top level), gw's ``info`` beside it."""
+    return {**litellm_view(record), **info(record, None), "key": raw,
+            "info": info(record, raw)}
+
+
+@route_auth(ADMIN)
+async def regenerate(request: web.Request) -> web.Response:
+    """``POST /key/regenerate`` (or ``/key/{key}/regenerate``): a new secret for the same
+    record, spend and ledger; the old secret is refused at once on every replica. Other
+    generate fields in the body update the key as /key/update does."""
+    runtime = request.app[RUNTIME]
+    path_ref = request.match_info.get("key")
+    body: Any = {}
+    if path_ref is None or request.body_exists:  # /key/{key}/regenerate may send none
+        body, _ = await read_json(request)
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    if path_ref is not None:
+        body = {**body, "key": body.get("key") or path_ref}
+    fields = parse_fields(body, required=("key",), extra=("new_key",))
+    ref = _ref(body["key"], "key")
+    new_raw = custom_key(body["new_key"]) if body.get("new_key") is not None else new_key()
+    current = await _find(runtime, ref)
+    if current is None:
+        raise NotFound("No such key.", code="key_not_found")
+    changes = _record_changes(fields)
+    if "aliases" in changes or "models" in changes:
+        parse_fields({"models": list(changes.get("models", current.models)),
+                      "aliases": dict(changes.get("aliases", current.aliases))})
+    try:
+        record = await runtime.store.rekey(current.token_hash, hash_key(new_raw),
+                                           key_name(new_raw))
+        if record is not None and changes:
+            record = await runtime.store.update_key(record.token_hash, changes)
+    except StoreUnavailable:
+        raise _unavailable() from None
+    except KeyExists:
+        raise InvalidRequest("A key with this value already exists; choose another.",
+                             param="new_key", code="key_exists") from None
+    runtime.cache.invalidate(current.token_hash)
+    if record is None:
+        raise NotFound("No such key.", code="key_not_found")
+    runtime.cache.invalidate(record.token_hash)
+    return json_response({**_record_body(record, new_raw), "key": new_raw,
+                          "expires": iso(record.expires)})
+
+
+async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
+    runtime = request.app[RUNTIME]
+    body, _ = await read_json(request)
+    if not isinstance(body, dict) or set(body) != {"key"}:
+        raise InvalidRequest("Send {\"key\": \"sk-...\" or \"key-...\"}.", param="key")
+    ref = _ref(body["key"], "key")
+    current = await _find(runtime, ref)
+    if current is None:
+        raise NotFound("No such key.", code="key_not_found")
+    try:
+        record = await runtime.store.update_key(current.token_hash, {"blocked": blocked})
+    except StoreUnavailable:
+        raise _unavailable() from None
+    runtime.cache.invalidate(current.token_hash)
+    if record is None:
+        raise NotFound("No such key.", code="key_not_found")
+    return json_response(_record_body(record, None if is_key_id(ref) or is_token_hash(ref)
+                                      else ref))
+
+
+@route_auth(ADMIN)
+async def block(request: web.Request) -> web.Response:
+    """``POST /key/block``: the key is refused (401 blocked_key) until unblocked."""
+    return await _set_blocked(request, True)
+
+
+@route_auth(ADMIN)
+async def unblock(request: web.Request) -> web.Response:
+    return await _set_blocked(request, False)
+
+
+@route_auth(PROXY)
+async def key_health(request: web.Request) -> web.Response:
+    """``POST /key/health``: the calling key works (auth passed). gw has no per-key
+    logging callbacks, so there is nothing else to check."""
+    return json_response({"key": "healthy", "logging_callbacks": None})
 
 
 def routes() -> list[web.RouteDef]:
@@ -235,4 +334,9 @@ def routes() -> list[web.RouteDef]:
         web.post("/key/update", update),
         web.post("/key/delete", delete),
         web.get("/key/list", list_keys, allow_head=False),
+        web.post("/key/regenerate", regenerate),
+        web.post("/key/{key}/regenerate", regenerate),
+        web.post("/key/block", block),
+        web.post("/key/unblock", unblock),
+        web.post("/key/health", key_health),
     ]

@@ -122,6 +122,10 @@ def normalise_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             clean[name] = _mapping(value, name)
         elif name in ("key_alias", "team_id", "user_id"):
             clean[name] = _alias(value, name)
+        elif name == "blocked":
+            if not isinstance(value, bool):
+                raise ValueError("blocked must be a boolean")
+            clean[name] = value
         else:
             clean[name] = budget(value)
     return clean

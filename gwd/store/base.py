@@ -66,11 +66,12 @@ class KeyRecord:
     key_id: str = ""                      # "key-0123456789abcdef": public, unique
     team_id: str | None = None            # the team the key belongs to (store.tenants)
     user_id: str | None = None            # the internal user the key belongs to
+    blocked: bool = False                 # refused (401) until unblocked
 
 
 #: fields of a KeyRecord that ``update_key`` may change
 UPDATABLE = ("expires", "models", "aliases", "config", "metadata", "key_alias", "max_budget",
-             "team_id", "user_id")
+             "team_id", "user_id", "blocked")
 
 
 @dataclass(slots=True)  # not frozen: built on every call, and frozen costs ~1 µs
@@ -183,6 +184,13 @@ class Store(ABC):
         Raises ``ValueError`` for a field outside UPDATABLE or a bad value."""
 
     @abstractmethod
+    async def rekey(self, token_hash: str, new_hash: str, key_name: str) -> KeyRecord | None:
+        """Give a key a new secret: the record (key_id, spend, open reservations, ledger
+        rows) moves to ``new_hash`` and ``key_name``, in one transaction that notifies
+        other replicas that ``token_hash`` changed. None if there is no such key;
+        :class:`KeyExists` if ``new_hash`` is taken."""
+
+    @abstractmethod
     async def delete_keys(self, token_hashes: Sequence[str]) -> list[str]:
         """Delete keys (their ledger rows stay); returns the hashes that existed.
 
@@ -198,8 +206,13 @@ class Store(ABC):
         its tombstone."""
 
     @abstractmethod
-    async def list_keys(self, limit: int = 100, offset: int = 0) -> list[KeyRecord]:
-        """Keys newest first."""
+    async def list_keys(self, limit: int = 100, offset: int = 0,
+                        key_alias: str | None = None) -> list[KeyRecord]:
+        """Keys newest first (only those with this ``key_alias`` if given)."""
+
+    @abstractmethod
+    async def count_keys(self, key_alias: str | None = None) -> int:
+        """How many keys there are (with this ``key_alias`` if given)."""
 
     # spend -------------------------------------------------------------------
     @abstractmethod

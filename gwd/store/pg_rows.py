@@ -35,6 +35,7 @@ def key_record(row: asyncpg.Record) -> KeyRecord:
         reserved=quantize(row["reserved"]), expires=row["expires"],
         created_at=row["created_at"], updated_at=row["updated_at"],
         team_id=row["team_id"], user_id=row["user_id"],
+        blocked=row["blocked"],
     )
 
 

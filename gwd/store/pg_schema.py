@@ -161,6 +161,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0101_key_owners", KEY_OWNERS_MIGRATION),
     Migration("0102_ledger_levels", LEDGER_LEVELS_MIGRATION),
     Migration("0103_level_budgets", LEVEL_BUDGETS_MIGRATION),
+    # /key/block: a blocked key is refused (update_key NOTIFYs, as for any change).
+    Migration("0008_key_blocked", (
+        "ALTER TABLE gw_keys ADD COLUMN blocked boolean NOT NULL DEFAULT false",
+    )),
 )
 
 _CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS gw_migrations (

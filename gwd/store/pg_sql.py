@@ -26,7 +26,7 @@ KEY_ID_CONSTRAINT = "gw_keys_key_id_key"
 _KEY_COLUMNS = (
     "k.token_hash, k.key_name, k.key_alias, k.models, k.aliases, k.config, k.metadata,"
     " k.max_budget, k.spend, k.requests, k.expires, k.created_at, k.updated_at, k.key_id,"
-    " k.team_id, k.user_id"
+    " k.team_id, k.user_id, k.blocked"
 )
 _KEY = "SELECT " + _KEY_COLUMNS + ", k.reserved FROM gw_keys k"
 SELECT_KEY = _KEY + " WHERE k.token_hash = $1"
@@ -34,6 +34,12 @@ SELECT_KEY_BY_ID = _KEY + " WHERE k.key_id = $1"
 LIST_KEYS = (
     _KEY + ' ORDER BY k.created_at DESC, k.token_hash COLLATE "C" DESC LIMIT $1 OFFSET $2'
 )
+LIST_KEYS_ALIAS = (
+    _KEY + " WHERE k.key_alias = $3"
+    ' ORDER BY k.created_at DESC, k.token_hash COLLATE "C" DESC LIMIT $1 OFFSET $2'
+)
+COUNT_KEYS = "SELECT count(*) FROM gw_keys"
+COUNT_KEYS_ALIAS = "SELECT count(*) FROM gw_keys WHERE key_alias = $1"
 LOCK_KEY = (
     "SELECT " + _KEY_COLUMNS + ", k.reserved FROM gw_keys k"
     " WHERE k.token_hash = $1 FOR UPDATE"
@@ -49,6 +55,16 @@ UPDATE_KEY = (
     " key_alias = $6, max_budget = $7, team_id = $8, user_id = $9, updated_at = $10"
     " WHERE token_hash = $11"
 )
+SET_BLOCKED = "UPDATE gw_keys SET blocked = $1 WHERE token_hash = $2"
+# rekey (the old row locked first): reservations first (their trigger takes them off the
+# old row), then the key row (reserved recounted under the new hash), then its ledger rows.
+REKEY_RESERVATIONS = "UPDATE gw_reservations SET token_hash = $1 WHERE token_hash = $2"
+REKEY_KEY = (
+    "UPDATE gw_keys SET token_hash = $1, key_name = $2, updated_at = $3, reserved = ("
+    " SELECT coalesce(sum(amount), 0) FROM gw_reservations WHERE token_hash = $1)"
+    " WHERE token_hash = $4"
+)
+REKEY_LEDGER = "UPDATE gw_spend_log SET key_hash = $1 WHERE key_hash = $2"
 # Delete keys and leave a tombstone of each (the first one stays), in one statement.
 DELETE_KEYS = """
 WITH gone AS (

@@ -200,6 +200,8 @@ class PostgresStore(Store):
             try:
                 await conn.execute(q.INSERT_KEY, f["token_hash"], f["key_name"], *r.key_args(f),
                                    f["created_at"], f["updated_at"], f["key_id"])
+                if f["blocked"]:
+                    await conn.execute(q.SET_BLOCKED, True, f["token_hash"])
             except asyncpg.UniqueViolationError as exc:
                 what = "key_id" if exc.constraint_name == q.KEY_ID_CONSTRAINT else "hash"
                 raise KeyExists(f"a key with this {what} already exists") from None
@@ -228,8 +230,31 @@ class PostgresStore(Store):
                 return None
             merged = c.merge(r.key_record(row), clean)
             await conn.execute(q.UPDATE_KEY, *r.key_args(merged), datetime.now(UTC), token_hash)
+            if "blocked" in clean:
+                await conn.execute(q.SET_BLOCKED, clean["blocked"], token_hash)
             await conn.execute(q.NOTIFY, q.CHANNEL, [token_hash])
             return r.key_record(await conn.fetchrow(q.SELECT_KEY, token_hash))
+
+        return await self._run(tx)
+
+    async def rekey(self, token_hash: str, new_hash: str, key_name: str) -> KeyRecord | None:
+        if not new_hash or new_hash == token_hash:
+            raise ValueError("new_hash must be a different non-empty hash")
+
+        async def tx(conn: asyncpg.Connection) -> KeyRecord | None:
+            if await conn.fetchrow(q.LOCK_KEY, token_hash) is None:
+                return None
+            if await conn.fetchrow(q.SELECT_KEY, new_hash) is not None:
+                raise KeyExists("a key with this hash already exists")
+            await conn.execute(q.REKEY_RESERVATIONS, new_hash, token_hash)
+            try:
+                await conn.execute(q.REKEY_KEY, new_hash, key_name, datetime.now(UTC),
+                                   token_hash)
+            except asyncpg.UniqueViolationError:  # a racing insert took the new hash
+                raise KeyExists("a key with this hash already exists") from None
+            await conn.execute(q.REKEY_LEDGER, new_hash, token_hash)
+            await conn.execute(q.NOTIFY, q.CHANNEL, [token_hash])
+            return r.key_record(await conn.fetchrow(q.SELECT_KEY, new_hash))
 
         return await self._run(tx)
 
@@ -251,12 +276,22 @@ class PostgresStore(Store):
             lambda conn: conn.fetchval(q.DELETED_AT, token_hash), transaction=False)
         return when
 
-    async def list_keys(self, limit: int = 100, offset: int = 0) -> list[KeyRecord]:
+    async def list_keys(self, limit: int = 100, offset: int = 0,
+                        key_alias: str | None = None) -> list[KeyRecord]:
         c.check_page(limit, offset)
+        sql, args = ((q.LIST_KEYS, (limit, offset)) if key_alias is None
+                     else (q.LIST_KEYS_ALIAS, (limit, offset, key_alias)))
         rows = await self._run(
-            lambda conn: conn.fetch(q.LIST_KEYS, limit, offset, timeout=self._batch),
+            lambda conn: conn.fetch(sql, *args, timeout=self._batch),
             transaction=False, deadline=self._batch)
         return [r.key_record(row) for row in rows]
+
+    async def count_keys(self, key_alias: str | None = None) -> int:
+        sql, args = ((q.COUNT_KEYS, ()) if key_alias is None
+                     else (q.COUNT_KEYS_ALIAS, (key_alias,)))
+        count: int = await self._run(lambda conn: conn.fetchval(sql, *args),
+                                     transaction=False)
+        return count
 
     # spend -------------------------------------------------------------------
     async def record(self, rows: Sequence[LedgerRow],

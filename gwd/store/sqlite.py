@@ -180,9 +180,14 @@ class SQLiteStore(Store):
                   c.to_us(fields["created_at"]), None if updated is None else c.to_us(updated),
                   fields["key_id"])
 
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(q.INSERT_KEY, params)
+            if fields["blocked"]:
+                conn.execute(q.SET_BLOCKED, (1, fields["token_hash"]))
+
         def run() -> None:
             try:
-                self._write(lambda conn: conn.execute(q.INSERT_KEY, params))
+                self._write(insert)
             except sqlite3.IntegrityError as exc:
                 code = getattr(exc, "sqlite_errorcode", None)
                 if code == _SQLITE_CONSTRAINT_PRIMARYKEY:
@@ -216,8 +221,25 @@ class SQLiteStore(Store):
                 return None
             merged = c.merge(r.key_record(row), clean)
             conn.execute(q.UPDATE_KEY, (*r.key_params(merged), r.now_us(), token_hash))
+            if "blocked" in clean:
+                conn.execute(q.SET_BLOCKED, (int(clean["blocked"]), token_hash))
             return r.key_record(conn.execute(q.SELECT_KEY, (token_hash,)).fetchone())
 
+        return await self._call(self._write, tx)
+
+    async def rekey(self, token_hash: str, new_hash: str, key_name: str) -> KeyRecord | None:
+        def tx(conn: sqlite3.Connection) -> KeyRecord | None:
+            if conn.execute(q.SELECT_KEY, (token_hash,)).fetchone() is None:
+                return None
+            if conn.execute(q.SELECT_KEY, (new_hash,)).fetchone() is not None:
+                raise KeyExists("a key with this hash already exists")
+            conn.execute(q.REKEY_RESERVATIONS, (new_hash, token_hash))
+            conn.execute(q.REKEY_KEY, (new_hash, key_name, r.now_us(), token_hash))
+            conn.execute(q.REKEY_LEDGER, (new_hash, token_hash))
+            return r.key_record(conn.execute(q.SELECT_KEY, (new_hash,)).fetchone())
+
+        if not new_hash or new_hash == token_hash:
+            raise ValueError("new_hash must be a different non-empty hash")
         return await self._call(self._write, tx)
 
     async def delete_keys(self, token_hashes: Sequence[str]) -> list[str]:
@@ -241,10 +263,19 @@ class SQLiteStore(Store):
 
         return await self._call(run)
 
-    async def list_keys(self, limit: int = 100, offset: int = 0) -> list[KeyRecord]:
+    async def list_keys(self, limit: int = 100, offset: int = 0,
+                        key_alias: str | None = None) -> list[KeyRecord]:
         c.check_page(limit, offset)
+        sql, args = ((q.LIST_KEYS, (limit, offset)) if key_alias is None
+                     else (q.LIST_KEYS_ALIAS, (key_alias, limit, offset)))
         return await self._call(lambda: [
-            r.key_record(row) for row in self._db().execute(q.LIST_KEYS, (limit, offset))])
+            r.key_record(row) for row in self._db().execute(sql, args)])
+
+    async def count_keys(self, key_alias: str | None = None) -> int:
+        sql, args = ((q.COUNT_KEYS, ()) if key_alias is None
+                     else (q.COUNT_KEYS_ALIAS, (key_alias,)))
+        count: int = await self._call(lambda: self._db().execute(sql, args).fetchone()[0])
+        return count
 
     # spend -------------------------------------------------------------------
     async def record(self, rows: Sequence[LedgerRow],

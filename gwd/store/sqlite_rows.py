@@ -24,7 +24,8 @@ INT64_MAX = 2**63 - 1
 
 def key_record(row: Sequence[Any]) -> KeyRecord:
     (token_hash, key_name, key_alias, models, aliases, config, metadata, max_budget,
-     spend, requests, expires, created_at, updated_at, key_id, reserved, team_id, user_id) = row
+     spend, requests, expires, created_at, updated_at, key_id, reserved, team_id, user_id,
+     blocked) = row
     return KeyRecord(
         token_hash=token_hash, key_id=key_id, key_name=key_name, key_alias=key_alias,
         models=tuple(c.loads(models)), aliases=c.loads(aliases), config=c.loads(config),
@@ -35,6 +36,7 @@ def key_record(row: Sequence[Any]) -> KeyRecord:
         created_at=c.from_us(created_at),
         updated_at=None if updated_at is None else c.from_us(updated_at),
         team_id=team_id, user_id=user_id,
+        blocked=bool(blocked),
     )
 
 

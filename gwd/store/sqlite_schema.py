@@ -183,6 +183,18 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0101_key_owners", KEY_OWNERS_MIGRATION),
     Migration("0102_ledger_levels", LEDGER_LEVELS_MIGRATION),
     Migration("0103_level_budgets", LEVEL_BUDGETS_MIGRATION),
+    # /key/block: a blocked key is refused. Blocking must reach every process's key
+    # cache, so the epoch trigger is recreated with the new column in its list.
+    Migration("0009_key_blocked", (
+        "ALTER TABLE gw_keys ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0",
+        "DROP TRIGGER gw_keys_epoch_update",
+        """CREATE TRIGGER gw_keys_epoch_update AFTER UPDATE OF token_hash, key_name,
+            key_alias, models, aliases, config, metadata, max_budget, expires, created_at,
+            updated_at, key_id, blocked ON gw_keys
+        BEGIN
+            UPDATE gw_key_epoch SET epoch = epoch + 1 WHERE id = 1;
+        END""",
+    )),
 )
 
 _CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS gw_migrations (

@@ -17,11 +17,15 @@ SPLIT = 1_000_000
 _KEY = (
     "SELECT k.token_hash, k.key_name, k.key_alias, k.models, k.aliases, k.config,"
     " k.metadata, k.max_budget, k.spend, k.requests, k.expires, k.created_at, k.updated_at,"
-    " k.key_id, k.reserved, k.team_id, k.user_id FROM gw_keys k"
+    " k.key_id, k.reserved, k.team_id, k.user_id, k.blocked FROM gw_keys k"
 )
 SELECT_KEY = _KEY + " WHERE k.token_hash = ?"
 SELECT_KEY_BY_ID = _KEY + " WHERE k.key_id = ?"
 LIST_KEYS = _KEY + " ORDER BY k.created_at DESC, k.token_hash DESC LIMIT ? OFFSET ?"
+LIST_KEYS_ALIAS = (_KEY + " WHERE k.key_alias = ?"
+                   " ORDER BY k.created_at DESC, k.token_hash DESC LIMIT ? OFFSET ?")
+COUNT_KEYS = "SELECT count(*) FROM gw_keys"
+COUNT_KEYS_ALIAS = "SELECT count(*) FROM gw_keys WHERE key_alias = ?"
 
 INSERT_KEY = (
     "INSERT INTO gw_keys (token_hash, key_name, expires, models, aliases, config, metadata,"
@@ -33,6 +37,16 @@ UPDATE_KEY = (
     " key_alias = ?, max_budget = ?, team_id = ?, user_id = ?, updated_at = ?"
     " WHERE token_hash = ?"
 )
+SET_BLOCKED = "UPDATE gw_keys SET blocked = ? WHERE token_hash = ?"
+# rekey: reservations first (their trigger takes them off the old row), then the key row
+# (its reserved recounted under the new hash), then its ledger rows.
+REKEY_RESERVATIONS = "UPDATE gw_reservations SET token_hash = ? WHERE token_hash = ?"
+REKEY_KEY = (
+    "UPDATE gw_keys SET token_hash = ?1, key_name = ?2, updated_at = ?3, reserved = ("
+    " SELECT coalesce(sum(amount), 0) FROM gw_reservations WHERE token_hash = ?1)"
+    " WHERE token_hash = ?4"
+)
+REKEY_LEDGER = "UPDATE gw_spend_log SET key_hash = ? WHERE key_hash = ?"
 DELETE_KEY = "DELETE FROM gw_keys WHERE token_hash = ?"
 # The tombstone of a key about to be deleted (deleted_at, token_hash); the first one stays.
 TOMBSTONE = (

@@ -69,11 +69,15 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/model/info"): PROXY, ("GET", "/v1/model/info"): PROXY,
     ("GET", "/v2/model/info"): PROXY, ("GET", "/model_group/info"): PROXY,
     ("GET", "/routes"): PUBLIC,
+    ("POST", "/key/regenerate"): ADMIN, ("POST", "/key/{key}/regenerate"): ADMIN,
+    ("POST", "/key/block"): ADMIN, ("POST", "/key/unblock"): ADMIN,
+    ("POST", "/key/health"): PROXY,
 }
 CREDENTIALS = ("none", "unknown", "virtual", "expired", "deleted", "master")
 #: path parameters filled in for the calls (no upstream knows the response id: 404 for
 #: the keys that pass, which shows the auth decision as well as a 2xx)
-FILLED = {"{response_id}": "resp_unknown", "{group}": "cheap"}
+FILLED = {"{response_id}": "resp_unknown", "{group}": "cheap",
+          "{key}": "key-0000000000000000"}
 NOT_FOUND_FOR_GOOD_KEYS = ("/responses/{response_id}", "/v1/responses/{response_id}")
 
 
@@ -134,6 +138,8 @@ async def valid_request(gw: Gateway, method: str, path: str,
         return {"json": {"keys": [(await gw.generate())["key_id"]]}}
     if name.split("/")[1] in TENANT_KINDS:
         return await tenant_request(gw, method, path)
+    if path in ("/key/regenerate", "/key/block", "/key/unblock"):
+        return {"json": {"key": (await gw.generate())["key_id"]}}
     return {"json": {}} if method == "POST" else {}
 
 
@@ -193,7 +199,10 @@ async def test_B9_B10_admin_and_proxy_routes_against_every_credential(gw: Gatewa
         for who in CREDENTIALS:
             kwargs = await valid_request(gw, method, path, keys, who)
             key = keys[who]
-            r = await gw.client.request(method, filled(path),
+            url = path  # /key/{key}/regenerate: a fresh key each time
+            if "{key}" in url:
+                url = url.replace("{key}", (await gw.generate())["key_id"])
+            r = await gw.client.request(method, filled(url),
                                         headers=bearer(key) if key else {}, **kwargs)
             where = f"{method} {path} as {who}"
             text = await r.text()
@@ -222,7 +231,7 @@ async def test_A19_other_methods_are_405_with_allow_and_unknown_routes_404(gw: G
             assert set(r.headers["Allow"].split(",")) == allowed, (other, path)
             assert err["type"] == "invalid_request_error"
     for path in ("/v2/chat/completions", "/key", "/key/", "/admin", "/config/update",
-                 "/key/block", "/user/daily/activity", "/team/permissions_list",
+                 "/key/blocked", "/user/daily/activity", "/team/permissions_list",
                  "/prompts/test", "/mcp/tools"):
         await gw.refused(await gw.client.post(path, headers=MASTER, json={}), 404, "not_found")
 

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -477,3 +478,28 @@ def test_man_pages_and_completions_are_current(tmp_path: Path) -> None:
     for rel in GENERATED:
         assert (tmp_path / rel).read_bytes() == (REPO / rel).read_bytes(), (
             f"{rel} is stale: run python -m gwctl._gen and commit the result")
+
+
+def test_regenerate_block_unblock_and_list_by_name(server: GwdProcess) -> None:
+    url = server.base_url
+    made = mint(url, key_alias="rotate-me", duration="never")
+    assert made["expires"] is None  # --duration never / "never": no expiry
+    new = ok(url, "key", "regenerate", made["key_id"], "-q").strip()
+    assert new.startswith("sk-") and new != made["key"]
+    assert (chat_status(url, made["key"]), chat_status(url, new)) == (401, 200)
+    blocked = ok_json(url, "key", "block", made["key_id"])
+    assert blocked["blocked"] is True and chat_status(url, new) == 401
+    assert "unblocked" in ok(url, "key", "unblock", made["key_id"])
+    assert chat_status(url, new) == 200
+    named = ok_json(url, "key", "list", "--name", "rotate-me")["keys"]
+    assert [k["key_id"] for k in named] == [made["key_id"]]
+    created = ok_json(url, "key", "create", "--duration", "never")
+    assert created["expires"] is None
+
+
+def chat_status(url: str, key: str) -> int:
+    try:
+        chat(url, key)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    return 200

@@ -8,6 +8,7 @@ loopback, the official ``openai`` SDK where a client would use it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -265,3 +266,109 @@ def test_model_info_shows_the_keys_models_without_secrets(gwd: GwdFactory,
     groups = httpx.get(proc.base_url + "/model_group/info", headers=headers).json()["data"]
     assert [g["model_group"] for g in groups] == ["gpt-4"]
     assert groups[0]["providers"] == ["openai"] and groups[0]["mode"] == "chat"
+
+
+def post(proc: GwdProcess, path: str, body: dict[str, Any],
+         key: str = MASTER_KEY) -> httpx.Response:
+    return httpx.post(proc.base_url + path, json=body,
+                      headers={"Authorization": f"Bearer {key}"})
+
+
+def test_regenerate_keeps_record_and_spend_and_refuses_the_old_secret(
+        gwd: GwdFactory, fake: OpenAIFake, database_url: str) -> None:
+    proc = gwd(config(fake, database_url), secrets=[UPSTREAM_KEY])
+    made = generate(proc, models=["gpt-4"], max_budget=5, key_alias="rotating")
+    old = made["key"]
+    assert chat(proc, old).status_code == 200
+    spent = key_info(proc, MASTER_KEY, old).json()["info"]["spend"]
+    r = post(proc, "/key/regenerate", {"key": old, "max_budget": 6})
+    assert r.status_code == 200, r.text
+    new = r.json()
+    assert new["key"] != old and new["key"].startswith("sk-")
+    assert (new["key_id"], new["token"], new["key_alias"], new["max_budget"]) == \
+        (made["key_id"], made["key_id"], "rotating", 6)
+    assert old not in r.text
+    refused = chat(proc, old)
+    assert refused.status_code == 401 and old not in refused.text
+    assert chat(proc, new["key"]).status_code == 200
+    info = key_info(proc, MASTER_KEY, new["key"]).json()["info"]
+    assert info["requests"] == 2 and info["spend"] > spent > 0
+    logs = httpx.get(proc.base_url + "/spend/logs", params={"api_key": new["key"]},
+                     headers=MASTER).json()
+    assert len(logs) == 2  # the ledger moved with the key
+    # LiteLLM's path form, with a chosen new key; an unknown key is 404
+    chosen = "sk-rotated-by-path-000000"
+    r = httpx.post(proc.base_url + f"/key/{made['key_id']}/regenerate", headers=MASTER,
+                   json={"new_key": chosen})
+    assert r.status_code == 200 and r.json()["key"] == chosen
+    assert chat(proc, new["key"]).status_code == 401 and chat(proc, chosen).status_code == 200
+    assert post(proc, "/key/regenerate", {"key": "sk-" + "q" * 22}).status_code == 404
+    r = post(proc, "/key/regenerate", {"key": chosen, "grace_period": "1h"})
+    assert (r.status_code, r.json()["error"]["param"]) == (400, "grace_period")
+    assert chat(proc, chosen).status_code == 200  # the refused call changed nothing
+
+
+def test_block_and_unblock(gwd: GwdFactory, fake: OpenAIFake, database_url: str) -> None:
+    proc = gwd(config(fake, database_url))
+    made = generate(proc)
+    key = made["key"]
+    r = post(proc, "/key/block", {"key": key})
+    assert r.status_code == 200 and r.json()["blocked"] is True
+    refused = chat(proc, key)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "blocked_key"
+    assert "Key is blocked" in refused.json()["error"]["message"]
+    assert key_info(proc, MASTER_KEY, key).json()["info"]["blocked"] is True
+    assert post(proc, "/key/unblock", {"key": made["key_id"]}).json()["blocked"] is False
+    assert chat(proc, key).status_code == 200
+    assert post(proc, "/key/health", {}, key).json() == {"key": "healthy",
+                                                         "logging_callbacks": None}
+    assert post(proc, "/key/block", {"key": "sk-" + "z" * 22}).status_code == 404
+    assert post(proc, "/key/block", {"key": key}, key).status_code == 403  # admin only
+
+
+def test_key_list_filters_and_pagination(gwd: GwdFactory, fake: OpenAIFake) -> None:
+    proc = gwd(config(fake))
+    made = [generate(proc, key_alias="batch") for _ in range(3)]
+    generate(proc, key_alias="other")
+
+    def listed(**params: Any) -> dict[str, Any]:
+        r = httpx.get(proc.base_url + "/key/list", params=params, headers=MASTER)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    page = listed(key_alias="batch", size=2)
+    assert (page["total_count"], page["total_pages"], page["current_page"]) == (3, 2, 1)
+    assert len(page["keys"]) == 2 and len(listed(key_alias="batch", size=2, page=2)["keys"]) == 1
+    one = listed(key_hash=made[0]["key_id"])
+    assert [k["key_id"] for k in one["keys"]] == [made[0]["key_id"]] and one["total_count"] == 1
+    assert listed(team_id="t1")["keys"] == [] and listed(user_id="u1")["total_count"] == 0
+    assert listed()["total_count"] == 4
+
+
+@pytest.mark.postgres
+def test_regenerate_refuses_the_old_secret_on_another_replica(
+        gwd: GwdFactory, fake: OpenAIFake, pg_url: str) -> None:
+    url = create_database(pg_url, "gw_rekey")
+    a = b = None
+    try:
+        a = gwd(config(fake, url), name="a")
+        b = gwd(config(fake, url), name="b")
+        old = generate(a)["key"]
+        assert chat(b, old).status_code == 200  # b caches the key
+        new = post(a, "/key/regenerate", {"key": old}).json()["key"]
+        deadline = time.monotonic() + 1.0
+        while chat(b, old).status_code == 200:
+            assert time.monotonic() < deadline, "the old secret still works on b after 1 s"
+            time.sleep(0.05)
+        assert chat(b, new).status_code == 200
+        post(a, "/key/block", {"key": new})
+        deadline = time.monotonic() + 1.0
+        while chat(b, new).status_code == 200:
+            assert time.monotonic() < deadline, "the blocked key still works on b after 1 s"
+            time.sleep(0.05)
+    finally:
+        for proc in (a, b):
+            if proc is not None:
+                proc.stop()
+        drop_database(pg_url, url)

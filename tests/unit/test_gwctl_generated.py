@@ -53,7 +53,8 @@ def test_check_names_stale_and_missing_files(tmp_path: Path) -> None:
 def test_generated_pages_cover_every_command_and_option() -> None:
     page = (REPO / "man/gwctl.1").read_text()
     for name in ("gwctl key create", "gwctl key info", "gwctl key list", "gwctl key update",
-                 "gwctl key delete", "gwctl spend", "gwctl models", "gwctl config reload",
+                 "gwctl key delete", "gwctl key regenerate", "gwctl key block",
+                 "gwctl key unblock", "gwctl spend", "gwctl models", "gwctl config reload",
                  "gwctl health"):
         assert f'.SS "{name}' in page
     for option in ("\\-\\-max\\-budget", "\\-\\-alias", "\\-\\-csv", "\\-\\-yes", "GWCTL_URL"):
@@ -68,5 +69,6 @@ def test_completion_protocol_answers_for_the_shipped_scripts() -> None:
     assert _complete("gwctl ", 1) == ["key", "spend", "models", "config", "health",
                                       "completion", "team", "user", "customer", "org"]
     assert _complete("gwctl team ", 2)[-2:] == ["member-add", "member-remove"]
-    assert _complete("gwctl key ", 2) == ["create", "info", "list", "update", "delete"]
+    assert _complete("gwctl key ", 2) == ["create", "info", "list", "update", "delete",
+                                          "regenerate", "block", "unblock"]
     assert _complete("gwctl spend --by ", 3) == ["key", "model", "day"]

@@ -13,7 +13,7 @@ from gwd.key_fields import NOT_YET, check_not_yet, strip_unset
 
 @pytest.mark.parametrize("body", [
     {"organization_id": None}, {"tags": []}, {"permissions": {}}, {"spend": 0}, {"spend": 0.0},
-    {"key_type": "default"}, {"auto_rotate": False}, {"blocked": False},
+    {"key_type": "default"}, {"auto_rotate": False}, {"grace_period": None},
     {"models": ["x"], "budget_duration": None, "rpm_limit": None},
 ])
 def test_unset_values_pass(body: dict[str, Any]) -> None:
@@ -24,7 +24,7 @@ def test_unset_values_pass(body: dict[str, Any]) -> None:
 @pytest.mark.parametrize("name, value", [
     ("organization_id", "o"), ("rpm_limit", 0), ("spend", 1), ("spend", True), ("auto_rotate", True),
     ("key_type", "management"), ("tags", ["a"]), ("budget_duration", "1d"),
-    ("blocked", True), ("model_max_budget", {"gpt-4": 1}),
+    ("grace_period", "1h"), ("model_max_budget", {"gpt-4": 1}),
 ])
 def test_set_values_of_fields_gw_lacks_are_named(name: str, value: Any) -> None:
     with pytest.raises(InvalidRequest) as err:
