@@ -223,8 +223,14 @@ async def list_keys(request: web.Request) -> web.Response:
     alias = query.get("key_alias") or None
     try:
         await runtime.recorder.flush()
-        if any(query.get(name) for name in ("user_id", "team_id", "organization_id")):
-            records, total = [], 0  # gw has no users, teams or organisations yet
+        if query.get("organization_id"):
+            records, total = [], 0  # keys belong to teams, not to organisations
+        elif query.get("user_id") or query.get("team_id"):
+            kind = "user" if query.get("user_id") else "team"
+            hashes = await runtime.store.tenants.key_hashes(kind, query[f"{kind}_id"])
+            found = [r for h in hashes if (r := await runtime.store.get_key(h)) is not None
+                     and alias in (None, r.key_alias)]
+            records, total = found[(page - 1) * size:page * size], len(found)
         elif query.get("key_hash"):  # LiteLLM's filter: one key (a key, key_id or hash)
             found = await _find(runtime, _ref(query["key_hash"], "key_hash"))
             records = [found] if found is not None and alias in (None, found.key_alias) \

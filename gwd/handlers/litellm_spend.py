@@ -12,9 +12,9 @@ them. Where LiteLLM shows a key's stored hash (``api_key``), gw shows its public
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -56,11 +56,12 @@ def litellm_row(r: LedgerRow, key_id: str | None) -> dict[str, Any]:
         "api_key": key_id, "key_id": key_id, "spend": to_json(r.cost), "model": r.requested_model,
         "model_id": r.deployment, "custom_llm_provider": r.provider,
         "call_type": r.endpoint, "startTime": iso(start), "endTime": iso(r.time),
-        "completionStartTime": None, "user": None, "end_user": None, "team_id": None,
-        "organization_id": None, "request_tags": [], "cache_hit": "False",
+        "completionStartTime": None, "user": r.end_user, "end_user": r.end_user,
+        "team_id": r.team_id, "organization_id": r.org_id, "request_tags": [],
+        "cache_hit": "False",
         "metadata": {"user_api_key": key_id, "user_api_key_alias": r.key_alias,
-                     "user_api_key_user_id": None, "user_api_key_team_id": None,
-                     "user_api_key_org_id": None, "status": r.status},
+                     "user_api_key_user_id": r.user_id, "user_api_key_team_id": r.team_id,
+                     "user_api_key_org_id": r.org_id, "status": r.status},
     }
 
 
@@ -86,8 +87,6 @@ async def litellm_logs(request: web.Request) -> web.Response:
             return json_response([])
         ids = await key_ids(request, [row.key_hash])
         return json_response([litellm_row(row, ids.get(row.key_hash or ""))])
-    if query.get("user_id"):  # the ledger does not record a key's user yet: no row
-        return json_response([])
     key_hash = None
     if query.get("api_key"):
         ref = query["api_key"]
@@ -99,7 +98,15 @@ async def litellm_logs(request: web.Request) -> web.Response:
     since = _day_bound(query.get("start_date"), "start_date", end=False)
     until = _day_bound(query.get("end_date"), "end_date", end=True)
     limit = _int(request, "limit", MAX_ROWS, 1, MAX_ROWS)
-    rows = await _read(request, store.spend_logs(key_hash, since, until, limit, 0))
+    if query.get("user_id"):  # the internal user's keys' rows (its live keys)
+        hashes = await _read(request, store.tenants.key_hashes("user", query["user_id"]))
+        if key_hash is not None:
+            hashes = [h for h in hashes if h == key_hash]
+        rows = [r for h in hashes
+                for r in await _read(request, store.spend_logs(h, since, until, limit, 0))]
+        rows = sorted(rows, key=lambda r: (r.time, r.request_id), reverse=True)[:limit]
+    else:
+        rows = await _read(request, store.spend_logs(key_hash, since, until, limit, 0))
     ids = await key_ids(request, (r.key_hash for r in rows))
     return json_response([litellm_row(r, ids.get(r.key_hash or "")) for r in rows])
 

@@ -162,7 +162,10 @@ async def check_key_owners(runtime: Runtime, team_id: str | None, user_id: str |
     """A key may name a team that exists, and only models within the team's (and its
     organisation's) lists; a user it names is created if new, as LiteLLM does."""
     if team_id is not None:
-        team = await _existing(runtime, "team", team_id)
+        team = await _guard(runtime.store.tenants.get("team", team_id))
+        if team is None:  # a bad field of the key's body: 400 naming it
+            raise InvalidRequest(f"No team '{team_id[:100]}': create it with /team/new first.",
+                                 param="team_id", code="team_not_found")
         outer = [team]
         if team.org_id is not None:
             org = await _guard(runtime.store.tenants.get("org", team.org_id))

@@ -91,7 +91,8 @@ async def test_key_models_must_lie_within_its_team(client: TestClient) -> None:
     refused = await admin(client, "/key/generate", {
         "team_id": team["team_id"], "models": ["gpt-4", "gpt-3.5-turbo"]}, status=400)
     assert "gpt-3.5-turbo" in refused["error"]["message"]
-    await admin(client, "/key/generate", {"team_id": "no-such-team"}, status=404)
+    missing = await admin(client, "/key/generate", {"team_id": "no-such-team"}, status=400)
+    assert missing["error"]["param"] == "team_id"
     key = (await admin(client, "/key/generate", {"team_id": team["team_id"]}))["key"]
     assert (await chat(client, key, "gpt-4")).status == 200
     denied = await chat(client, key, "gpt-3.5-turbo")  # the key has no list: the team's
@@ -240,3 +241,19 @@ async def test_every_level_budget_applies_user_org_and_end_user(client: TestClie
     assert r.status == 400 and "User=u" in (await r.json())["error"]["message"]
     await admin(client, "/user/update", {"user_id": "u", "max_budget": 1})
     assert (await chat(client, user["key"], "gpt-4", max_tokens=5)).status == 200
+
+
+async def test_key_list_and_spend_logs_filter_by_team_and_user(client: TestClient) -> None:
+    team = await admin(client, "/team/new", {"team_alias": "t"})
+    user = await admin(client, "/user/new", {"user_id": "dana", "team_id": team["team_id"]})
+    other = (await admin(client, "/key/generate", {}))["key"]
+    assert (await chat(client, user["key"], "gpt-4", user="cust-9")).status == 200
+    assert (await chat(client, other, "gpt-4")).status == 200
+    listed = await get(client, f"/key/list?team_id={team['team_id']}")
+    assert [k["user_id"] for k in listed["keys"]] == ["dana"] and listed["total_count"] == 1
+    assert (await get(client, "/key/list?user_id=dana"))["total_count"] == 1
+    rows = await get(client, "/spend/logs?user_id=dana")
+    assert len(rows) == 1 and rows[0]["team_id"] == team["team_id"]
+    assert rows[0]["end_user"] == "cust-9"
+    assert rows[0]["metadata"]["user_api_key_user_id"] == "dana"
+    assert await get(client, "/spend/logs?user_id=nobody") == []
