@@ -104,6 +104,8 @@ class LedgerRow:
     user_id: str | None = None     # the key's internal user
     org_id: str | None = None      # the team's organisation
     end_user: str | None = None    # the call's end-user (the body's "user")
+    # the id of the answer the client got (chatcmpl-..., cmpl-..., msg_..., resp_...)
+    response_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +283,12 @@ class Store(ABC):
     @abstractmethod
     async def spend_log(self, request_id: str) -> LedgerRow | None:
         """The ledger row with this ``request_id``, or None."""
+
+    @abstractmethod
+    async def spend_logs_by_response_id(self, response_id: str,
+                                        limit: int = 100) -> list[LedgerRow]:
+        """The ledger rows whose answer had this id (``LedgerRow.response_id``), newest
+        first: an upstream may give several answers one id."""
 
     # replicas ----------------------------------------------------------------
     async def listen(self, callback: KeyChangeCallback) -> None:  # noqa: B027 (optional)

@@ -165,6 +165,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0008_key_blocked", (
         "ALTER TABLE gw_keys ADD COLUMN blocked boolean NOT NULL DEFAULT false",
     )),
+    # The id of the answer the client got (chatcmpl-..., msg_..., resp_...): LiteLLM's
+    # clients look their call up with it (/spend/logs?request_id=). NULL for older rows
+    # and calls without an answer.
+    Migration("0009_ledger_response_id", (
+        "ALTER TABLE gw_spend_log ADD COLUMN response_id text",
+        "CREATE INDEX gw_spend_log_response_id ON gw_spend_log (response_id)"
+        " WHERE response_id IS NOT NULL",
+    )),
 )
 
 _CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS gw_migrations (

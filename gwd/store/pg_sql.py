@@ -100,7 +100,7 @@ _AFTER_LOCKING = " (SELECT count(*) FROM locked) >= 0"
 _LEDGER_COLUMNS = ("request_id, time, key_hash, key_alias, endpoint, requested_model,"
                    " model_group, deployment, provider, prompt_tokens, completion_tokens,"
                    " cost, latency_ms, status, stream, usage_estimated, usage_detail,"
-                   " usage_over_reported, team_id, user_id, org_id, end_user")
+                   " usage_over_reported, team_id, user_id, org_id, end_user, response_id")
 RECORD = _LOCKED + """$2::text[] || ARRAY(
     SELECT token_hash FROM gw_reservations WHERE request_id = ANY($3::text[]))"""
 RECORD += _LOCKED_END + """,
@@ -111,7 +111,8 @@ ins AS (
         requested_model text, model_group text, deployment text, provider text,
         prompt_tokens bigint, completion_tokens bigint, cost numeric, latency_ms bigint,
         status text, stream boolean, usage_estimated boolean, usage_detail jsonb,
-        usage_over_reported boolean, team_id text, user_id text, org_id text, end_user text)
+        usage_over_reported boolean, team_id text, user_id text, org_id text, end_user text,
+        response_id text)
     WHERE""" + _AFTER_LOCKING + """
     ON CONFLICT (request_id) DO NOTHING
     RETURNING key_hash, cost
@@ -202,13 +203,18 @@ _LEDGER = (
     "SELECT request_id, time, key_hash, key_alias, endpoint, requested_model, model_group,"
     " deployment, provider, prompt_tokens, completion_tokens, cost, latency_ms, status,"
     " stream, usage_estimated, usage_detail, usage_over_reported, team_id, user_id, org_id,"
-    " end_user FROM gw_spend_log"
+    " end_user, response_id FROM gw_spend_log"
 )
 SPEND_LOGS = (
     _LEDGER + " WHERE time >= $1 AND time < $2"
     ' ORDER BY time DESC, request_id COLLATE "C" DESC LIMIT $3 OFFSET $4'
 )
 SPEND_LOG_BY_ID = _LEDGER + " WHERE request_id = $1"
+# the rows whose answer had this id (an upstream may reuse ids: newest first)
+SPEND_LOGS_BY_RESPONSE_ID = (
+    _LEDGER + " WHERE response_id = $1"
+    ' ORDER BY time DESC, request_id COLLATE "C" DESC LIMIT $2'
+)
 SPEND_LOGS_FOR_KEY = (
     _LEDGER + " WHERE key_hash = $5 AND time >= $1 AND time < $2"
     ' ORDER BY time DESC, request_id COLLATE "C" DESC LIMIT $3 OFFSET $4'

@@ -385,6 +385,11 @@ class PostgresStore(Store):
         rows = await self._report(q.SPEND_LOG_BY_ID, request_id)
         return r.ledger_row(rows[0]) if rows else None
 
+    async def spend_logs_by_response_id(self, response_id: str,
+                                        limit: int = 100) -> list[LedgerRow]:
+        rows = await self._report(q.SPEND_LOGS_BY_RESPONSE_ID, response_id, limit)
+        return [r.ledger_row(row) for row in rows]
+
     # replicas ----------------------------------------------------------------
     async def listen(self, callback: KeyChangeCallback) -> None:
         if self._pool is None:

@@ -421,6 +421,15 @@ class SQLiteStore(Store):
 
         return await self._call(run)
 
+    async def spend_logs_by_response_id(self, response_id: str,
+                                        limit: int = 100) -> list[LedgerRow]:
+        def run() -> list[LedgerRow]:
+            rows = self._db().execute(q.SPEND_LOGS_BY_RESPONSE_ID,
+                                      (response_id, limit)).fetchall()
+            return [r.ledger_row(row) for row in rows]
+
+        return await self._call(run)
+
     # replicas ----------------------------------------------------------------
     async def listen(self, callback: KeyChangeCallback) -> None:
         """Poll the key epoch every ``poll_interval`` seconds (see :mod:`.sqlite_watch`)

@@ -53,7 +53,7 @@ def ledger_row(row: Sequence[Any]) -> LedgerRow:
     (request_id, time, key_hash, key_alias, endpoint, requested_model, model_group,
      deployment, provider, prompt_tokens, completion_tokens, cost, latency_ms, status,
      stream, usage_estimated, usage_detail, usage_over_reported, team_id, user_id, org_id,
-     end_user) = row
+     end_user, response_id) = row
     return LedgerRow(
         request_id=request_id, time=c.from_us(time), key_hash=key_hash, key_alias=key_alias,
         endpoint=endpoint, requested_model=requested_model, model_group=model_group,
@@ -64,6 +64,7 @@ def ledger_row(row: Sequence[Any]) -> LedgerRow:
         usage_detail=None if usage_detail is None else c.loads(usage_detail),
         usage_over_reported=bool(usage_over_reported),
         team_id=team_id, user_id=user_id, org_id=org_id, end_user=end_user,
+        response_id=response_id,
     )
 
 
@@ -75,7 +76,7 @@ def ledger_params(row: LedgerRow) -> tuple[Any, ...]:
             row.status, int(bool(row.stream)), int(bool(row.usage_estimated)),
             None if not row.usage_detail else c.dumps(row.usage_detail),
             int(bool(row.usage_over_reported)), row.team_id, row.user_id, row.org_id,
-            row.end_user)
+            row.end_user, row.response_id)
 
 
 def key_params(fields: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -195,6 +195,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             UPDATE gw_key_epoch SET epoch = epoch + 1 WHERE id = 1;
         END""",
     )),
+    # The id of the answer the client got (chatcmpl-..., msg_..., resp_...): LiteLLM's
+    # clients look their call up with it (/spend/logs?request_id=). NULL for older rows
+    # and calls without an answer.
+    Migration("0010_ledger_response_id", (
+        "ALTER TABLE gw_spend_log ADD COLUMN response_id TEXT",
+        "CREATE INDEX gw_spend_log_response_id ON gw_spend_log (response_id)"
+        " WHERE response_id IS NOT NULL",
+    )),
 )
 
 _CREATE_MIGRATIONS = """CREATE TABLE IF NOT EXISTS gw_migrations (

@@ -63,8 +63,8 @@ INSERT_LEDGER = (
     "INSERT INTO gw_spend_log (request_id, time, key_hash, key_alias, endpoint,"
     " requested_model, model_group, deployment, provider, prompt_tokens, completion_tokens,"
     " cost, latency_ms, status, stream, usage_estimated, usage_detail, usage_over_reported,"
-    " team_id, user_id, org_id, end_user)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " team_id, user_id, org_id, end_user, response_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (request_id) DO NOTHING"
 )
 # The request_ids of a batch (bound as one JSON array) already in the ledger. Under
@@ -139,7 +139,7 @@ _LEDGER = (
     "SELECT request_id, time, key_hash, key_alias, endpoint, requested_model, model_group,"
     " deployment, provider, prompt_tokens, completion_tokens, cost, latency_ms, status,"
     " stream, usage_estimated, usage_detail, usage_over_reported, team_id, user_id, org_id,"
-    " end_user FROM gw_spend_log"
+    " end_user, response_id FROM gw_spend_log"
 )
 SPEND_LOGS = (
     _LEDGER + " WHERE time >= ? AND time < ?"
@@ -150,6 +150,10 @@ SPEND_LOGS_FOR_KEY = (
     " ORDER BY time DESC, request_id DESC LIMIT ? OFFSET ?"
 )
 SPEND_LOG_BY_ID = _LEDGER + " WHERE request_id = ?"
+# the rows whose answer had this id (an upstream may reuse ids: newest first)
+SPEND_LOGS_BY_RESPONSE_ID = (
+    _LEDGER + " WHERE response_id = ? ORDER BY time DESC, request_id DESC LIMIT ?"
+)
 
 # The inline ledger writer never checkpoints; the store's thread runs this instead.
 CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"

@@ -229,6 +229,7 @@ async def test_master_key_and_deleted_key_rows_still_go_in_the_ledger(store: Sto
 async def test_ledger_rows_round_trip_exactly(store: Store) -> None:
     rows = [row("a", h(1), Decimal("0.000001234567"), stream=True, usage_estimated=True,
                 key_alias="k", endpoint="embeddings", deployment="", status="client_closed",
+                response_id="chatcmpl-a",
                 time=datetime(2024, 5, 6, 7, 8, 9, 999999, tzinfo=timezone(timedelta(hours=-7)))),
             row("b", None, None, prompt_tokens=0, completion_tokens=0, latency_ms=0)]
     await store.record(rows)

@@ -119,3 +119,24 @@ async def test_spend_log_finds_one_row_by_request_id(store: Store) -> None:
     assert master is not None and (master.key_hash, master.cost) == (None, None)
     assert await store.spend_log("req_c") is None
     assert await store.spend_log("req_a' OR '1'='1") is None  # a bound parameter
+
+
+async def test_spend_logs_by_response_id_find_the_rows_of_an_answer_id(store: Store) -> None:
+    """LiteLLM looks calls up by the id of their answer (``chatcmpl-...``); an upstream
+    may give several answers one id: all of them, newest first."""
+    later = MIDNIGHT + timedelta(seconds=1)
+    await store.record([row("req_a", h(1), response_id="chatcmpl-1", time=MIDNIGHT),
+                        row("req_b", None, response_id="chatcmpl-2", time=MIDNIGHT),
+                        row("req_c", h(1), response_id="chatcmpl-2", time=later),
+                        row("req_d", h(1), time=later)])
+    assert [r.request_id for r in await store.spend_logs_by_response_id("chatcmpl-1")] == \
+        ["req_a"]
+    both = await store.spend_logs_by_response_id("chatcmpl-2")
+    assert [(r.request_id, r.response_id) for r in both] == \
+        [("req_c", "chatcmpl-2"), ("req_b", "chatcmpl-2")]
+    assert [r.request_id for r in await store.spend_logs_by_response_id("chatcmpl-2", 1)] \
+        == ["req_c"]
+    assert await store.spend_logs_by_response_id("req_d") == []
+    assert await store.spend_logs_by_response_id("chatcmpl-1' OR '1'='1") == []
+    found = await store.spend_log("req_d")
+    assert found is not None and found.response_id is None
