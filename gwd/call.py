@@ -81,6 +81,7 @@ class Call:
     output: Any = None                    # the answer, when traced with content capture
     # team, user, organisation, end-user (admission.Levels ids; None when not in one)
     owners: tuple[str | None, str | None, str | None, str | None] = (None, None, None, None)
+    response_id: str | None = None  # the answer's id (chatcmpl-..., msg_..., resp_...)
 
 
 class Biller:
@@ -136,7 +137,8 @@ class Biller:
             int(elapsed * 1000), status,                         # latency_ms, status
             req.stream, bool(usage and usage.estimated),         # stream, usage_estimated
             usage.detail() if usage is not None else None,       # usage_detail
-            over, *call.owners)      # usage_over_reported; team, user, org, end_user
+            over, *call.owners,      # usage_over_reported; team, user, org, end_user
+            call.response_id)        # response_id
         self.recorder.add(row, reserved=call.reserved is not None)
         key = call.identity.key
         self.metrics.call(row, elapsed, http_status, key.key_id if key is not None else "master")

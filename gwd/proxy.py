@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from collections.abc import Iterable
 from decimal import Decimal
@@ -201,16 +202,21 @@ class Proxy:
             gone = request is not None and request.transport is None
             if call.attempts is not None:
                 call.output = completion  # for the trace, with content capture on
+            door = call.request.door
+            if door is not None:
+                body = door.render(dep, completion)
+                call.response_id = answer_id(body)
+            elif completion.raw is not None:
+                body = completion.raw
+                call.response_id = answer_id(body)
+            else:
+                body = encode_json(completion.body)
+                found = completion.body.get("id")
+                call.response_id = found if isinstance(found, str) and found else None
             cost = self.biller.bill(call, dep, completion.usage,
                                     "client_closed" if gone else "success")
             if call.reserved is not None:
                 await self.biller.settle(call)
-            door = call.request.door
-            if door is not None:
-                body = door.render(dep, completion)
-            else:
-                body = completion.raw if completion.raw is not None else encode_json(
-                    completion.body)
             return web.Response(body=body, content_type="application/json",
                                 headers=self.headers(call, cost))
         raise _final_error(errors)
@@ -368,6 +374,7 @@ class Proxy:
         try:
             response = await self._start_response(call, request)
             await _write_chunks(response, first, sink)
+            call.response_id = _first_id(sink, first)
             failure: Exception | None = None
             try:
                 # read to the end even after the upstream said "done": a usage event may follow
@@ -422,6 +429,8 @@ class Proxy:
                     if not wants_usage:
                         continue
                 await response.write(sink.chunk(chunk))
+                if call.response_id is None:
+                    call.response_id = sink.answer_id(chunk)
             usage = translator.usage()
             self.biller.bill(call, dep, usage, "success")
             if call.reserved is not None:
@@ -456,6 +465,27 @@ def _log_failure(call: Call, dep: Deployment, reason: str, error: BaseException,
          model_group=call.group, reason=reason, tls_reason=tls_reason,
          detail=getattr(error, "message", error),
          key_id=caller(call.identity), request_id=call.request_id)
+
+
+_ID_WINDOW = 1024  # how far into an answer forwarded as bytes its "id" is looked for
+_ID_KEY = re.compile(rb'"id"\s*:\s*"([^"\\]{1,255})"')
+
+
+def answer_id(body: bytes) -> str | None:
+    """The id of an answer forwarded as bytes (``chatcmpl-...``, ``msg_...``,
+    ``resp_...``): the first ``"id"`` in its first KB, where every such answer puts its
+    own (no JSON parse of the whole body). None when there is none."""
+    found = _ID_KEY.search(body, 0, _ID_WINDOW)
+    return found.group(1).decode("utf-8", "replace") if found else None
+
+
+def _first_id(sink: Sink, chunks: list[Json]) -> str | None:
+    """The answer's id, from the first chunks of a stream (after the sink wrote them)."""
+    for chunk in chunks:
+        found = sink.answer_id(chunk)
+        if found:
+            return found
+    return None
 
 
 def _wants_usage(body: dict[str, Any]) -> bool:

@@ -44,7 +44,7 @@ from ..providers.base import (
     loads_object,
 )
 from .anthropic_answer import AnthropicSink, error_event, message_from_chat
-from .base import Door, Sink, named_event
+from .base import Door, Sink, named_event, nested_id
 
 
 def messages_url(dep: Deployment, path: str = "/messages") -> str:
@@ -120,6 +120,9 @@ class NativeSink(Sink):
 
     def chunk(self, chunk: Json) -> bytes:
         return named_event(chunk)
+
+    def answer_id(self, chunk: Json) -> str | None:
+        return nested_id(chunk, "message")
 
     def end(self, usage: Usage) -> bytes:
         return b""

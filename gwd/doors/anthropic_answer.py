@@ -107,11 +107,13 @@ class AnthropicSink(Sink):
         self.tools: dict[int, int] = {}  # OpenAI tool call index -> content block index
         self.finish: Any = None
         self.cached = 0
+        self.message_id: str | None = None
 
     def _start(self, out: list[Json]) -> None:
         self.started = True
+        self.message_id = new_message_id()
         out.append({"type": "message_start", "message": {
-            "id": new_message_id(), "type": "message", "role": "assistant",
+            "id": self.message_id, "type": "message", "role": "assistant",
             "model": self.model, "content": [], "stop_reason": None, "stop_sequence": None,
             "usage": {"input_tokens": 0, "output_tokens": 0}}})
         out.append({"type": "ping"})
@@ -127,6 +129,9 @@ class AnthropicSink(Sink):
         self.block_kind = block["type"]
         out.append({"type": "content_block_start", "index": self.block, "content_block": block})
         return self.block
+
+    def answer_id(self, chunk: Json) -> str | None:
+        return self.message_id
 
     def chunk(self, chunk: Json) -> bytes:
         out: list[Json] = []

@@ -30,6 +30,12 @@ class Sink:
     def chunk(self, chunk: Json) -> bytes:
         return encode(chunk)
 
+    def answer_id(self, chunk: Json) -> str | None:
+        """The id of the answer this chunk (already written) belongs to, if it tells
+        (OpenAI chunks carry it: ``chatcmpl-...``, ``cmpl-...``)."""
+        found = chunk.get("id")
+        return found if isinstance(found, str) and found else None
+
     def end(self, usage: Usage) -> bytes:
         """What follows the last chunk of a stream the upstream finished."""
         return DONE
@@ -40,6 +46,14 @@ class Sink:
 
 
 OPENAI_SINK = Sink()
+
+
+def nested_id(chunk: Json, key: str) -> str | None:
+    """``chunk[key]["id"]``: the answer's id in Anthropic's ``message_start`` (key
+    ``message``) and the Responses API's ``response.*`` events (key ``response``)."""
+    inner = chunk.get(key)
+    found = inner.get("id") if isinstance(inner, dict) else None
+    return found if isinstance(found, str) and found else None
 
 
 def named_event(obj: Json) -> bytes:

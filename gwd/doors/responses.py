@@ -39,7 +39,7 @@ from ..providers.base import (
     with_parts,
 )
 from ..schema import MAX_MODEL_LEN, MAX_TOKENS_CAP, scan_routing_fields
-from .base import Door, Sink, named_event
+from .base import Door, Sink, named_event, nested_id
 from .responses_chat import response_from_chat, untranslatable
 
 NATIVE = ("openai", "azure")
@@ -166,6 +166,9 @@ class ResponsesSink(Sink):
 
     def chunk(self, chunk: Json) -> bytes:
         return named_event(chunk)
+
+    def answer_id(self, chunk: Json) -> str | None:
+        return nested_id(chunk, "response")
 
     def end(self, usage: Usage) -> bytes:
         return b""

@@ -183,6 +183,7 @@ def test_native_create_forwards_the_body_and_bills_cache_tokens(
     assert (row.status, row.prompt_tokens, row.completion_tokens) == (
         "success", 10 + CACHE_READ + CACHE_WRITE, 5)
     assert row.cost == CLAUDE_CALL
+    assert row.response_id == message.id  # the answer's own msg_... (LiteLLM's request_id)
     assert totals(db_url(config), key_hash(key)).key_spend == row.cost
 
 
@@ -200,6 +201,7 @@ def test_native_stream_relays_anthropics_events(
     assert final.usage.output_tokens == 5
     [row] = settled_rows(config, key, 1)
     assert row.cost == CLAUDE_CALL
+    assert row.response_id == final.id
 
 
 def test_count_tokens_is_anthropics_own_count(server: GwdProcess, key: str,
@@ -269,6 +271,7 @@ def test_translated_stream_text(server: GwdProcess, fakes: tuple[AnthropicFake, 
     assert (final.usage.input_tokens, final.usage.output_tokens) == (12, 6)
     [row] = settled_rows(config, key, 1)
     assert row.cost == price(12, 6)
+    assert row.response_id == final.id and final.id.startswith("msg_")
 
 
 def test_translated_stream_tool_call(server: GwdProcess, key: str) -> None:

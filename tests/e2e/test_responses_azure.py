@@ -118,6 +118,7 @@ def test_create_is_forwarded_and_billed(client: openai.OpenAI, fakes: dict[str, 
     assert sent.header("authorization") == f"Bearer {PROVIDER_KEY}"
     [row] = ledger(config, key, 1)
     assert (row.prompt_tokens, row.completion_tokens, row.cost) == (20, 9, price(20, 9))
+    assert row.response_id == reply.id  # resp_..., forwarded as the upstream sent it
     assert endpoints(config, key) == ["responses"]
 
 
@@ -132,6 +133,8 @@ def test_stream_passes_events_through(client: openai.OpenAI, fakes: dict[str, An
     assert [e.sequence_number for e in events] == list(range(len(events)))
     [row] = ledger(config, key, 1)
     assert row.status == "success" and row.cost == price(20, 9)
+    created = events[0]
+    assert created.type == "response.created" and row.response_id == created.response.id
 
 
 def test_stream_with_the_sdks_helper(client: openai.OpenAI, fakes: dict[str, Any]) -> None:
@@ -174,6 +177,7 @@ def test_other_providers_get_a_chat_translation(client: openai.OpenAI, key: str,
     assert reply.usage is not None and reply.usage.output_tokens > 0
     [row] = ledger(config, key, 1)
     assert row.cost == price(reply.usage.input_tokens, reply.usage.output_tokens)
+    assert row.response_id == reply.id and reply.id.startswith("resp_")
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model="demo", input="Hi", stream=True)
     assert "streaming" in str(caught.value)

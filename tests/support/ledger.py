@@ -71,10 +71,11 @@ class Row(NamedTuple):
     prompt_tokens: int
     completion_tokens: int
     usage_estimated: bool
+    response_id: str | None = None  # the id of the answer the client got
 
 
 _ROW_COLUMNS = ("request_id, status, deployment, cost, prompt_tokens, completion_tokens, "
-                "usage_estimated")
+                "usage_estimated, response_id")
 
 
 def rows(url: str, token_hash: str) -> list[Row]:
@@ -83,10 +84,11 @@ def rows(url: str, token_hash: str) -> list[Row]:
         with sqlite3.connect(sqlite_path(url)) as conn:
             found = conn.execute(f"SELECT {_ROW_COLUMNS} FROM gw_spend_log "
                                  "WHERE key_hash = ?", (token_hash,)).fetchall()
-        return [Row(r, s, d, None if c is None else Decimal(c) * PICO, p, o, bool(e))
-                for r, s, d, c, p, o, e in found]
+        return [Row(r, s, d, None if c is None else Decimal(c) * PICO, p, o, bool(e), i)
+                for r, s, d, c, p, o, e, i in found]
     found = run_async(fetch(url, f"SELECT {_ROW_COLUMNS} FROM gw_spend_log "
                                  "WHERE key_hash = $1", token_hash))
     return [Row(r["request_id"], r["status"], r["deployment"],
                 None if r["cost"] is None else Decimal(r["cost"]), r["prompt_tokens"],
-                r["completion_tokens"], bool(r["usage_estimated"])) for r in found]
+                r["completion_tokens"], bool(r["usage_estimated"]), r["response_id"])
+            for r in found]
