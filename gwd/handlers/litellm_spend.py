@@ -53,6 +53,8 @@ def litellm_row(r: LedgerRow, key_id: str | None) -> dict[str, Any]:
     start = r.time - timedelta(milliseconds=r.latency_ms)
     return {
         **log_row(r),
+        # LiteLLM's request_id is the id of the answer its client saw; gw's own beside
+        "request_id": r.response_id or r.request_id, "gw_request_id": r.request_id,
         "api_key": key_id, "key_id": key_id, "spend": to_json(r.cost), "model": r.requested_model,
         "model_id": r.deployment, "custom_llm_provider": r.provider,
         "call_type": r.endpoint, "startTime": iso(start), "endTime": iso(r.time),
@@ -82,11 +84,12 @@ async def litellm_logs(request: web.Request) -> web.Response:
     if request_id is not None:
         if not 0 < len(request_id) <= 256:
             raise InvalidRequest("'request_id' must be a request id.", param="request_id")
+        # gw's id (x-request-id) first, else the answer's id (chatcmpl-..., msg_..., ...)
         row = await _read(request, store.spend_log(request_id))
-        if row is None:
-            return json_response([])
-        ids = await key_ids(request, [row.key_hash])
-        return json_response([litellm_row(row, ids.get(row.key_hash or ""))])
+        found = [row] if row is not None else await _read(
+            request, store.spend_logs_by_response_id(request_id, MAX_ROWS))
+        ids = await key_ids(request, (r.key_hash for r in found))
+        return json_response([litellm_row(r, ids.get(r.key_hash or "")) for r in found])
     key_hash = None
     if query.get("api_key"):
         ref = query["api_key"]

@@ -125,7 +125,7 @@ def log_row(r: LedgerRow) -> dict[str, Any]:
             "total_tokens": r.prompt_tokens + r.completion_tokens, "cost": to_json(r.cost),
             "latency_ms": r.latency_ms, "status": r.status, "stream": r.stream,
             "usage_estimated": r.usage_estimated, "usage_detail": r.usage_detail or {},
-            "usage_over_reported": r.usage_over_reported}
+            "usage_over_reported": r.usage_over_reported, "response_id": r.response_id}
 
 
 @route_auth(ADMIN)

@@ -154,6 +154,54 @@ def test_litellm_durations_and_custom_key(gwd: GwdFactory, fake: OpenAIFake) -> 
     assert (r.status_code, r.json()["error"]["param"]) == (400, "key")
 
 
+def spend_rows(proc: GwdProcess, request_id: str) -> list[dict[str, Any]]:
+    logs = httpx.get(proc.base_url + "/spend/logs", params={"request_id": request_id},
+                     headers=MASTER)
+    assert logs.status_code == 200, logs.text
+    return logs.json()  # type: ignore[no-any-return]
+
+
+def test_spend_logs_find_the_answer_id_the_client_saw(gwd: GwdFactory, fake: OpenAIFake,
+                                                      database_url: str) -> None:
+    """LiteLLM's test_key_info_spend_values: ``/spend/logs?request_id=<the answer's id>``
+    finds the call's row, streamed or not, from gw's mock/ provider and from an OpenAI
+    upstream (whose answer is forwarded as it came)."""
+    cfg = config(fake, database_url)
+    cfg["model_list"].append({"model_name": "mocked", "litellm_params": {
+        "model": "mock/mocked", "input_cost_per_token": str(IN_PRICE),
+        "output_cost_per_token": str(OUT_PRICE)}})
+    proc = gwd(cfg, secrets=[UPSTREAM_KEY])
+    key = generate(proc, models=["gpt-4", "mocked"])["key"]
+    client = openai.OpenAI(api_key=key, base_url=proc.base_url)
+    seen: list[tuple[str, str, bool]] = []  # (answer id, x-request-id, streamed)
+    for model in ("mocked", "gpt-4"):
+        raw = client.chat.completions.with_raw_response.create(model=model, messages=MESSAGES)
+        seen.append((raw.parse().id, raw.headers["x-request-id"], False))
+        if model == "mocked":  # the fake gives every answer one id: streamed further down
+            with client.chat.completions.with_streaming_response.create(
+                    model=model, messages=MESSAGES, stream=True) as response:
+                ids = {chunk.id for chunk in response.parse()}
+                assert len(ids) == 1
+                seen.append((ids.pop(), response.headers["x-request-id"], True))
+    assert seen[0][0].startswith("chatcmpl-") and seen[2][0] == "chatcmpl-fake0001"
+    assert len({answer for answer, _, _ in seen}) == 3
+    for answer, gw_id, streamed in seen:
+        rows = spend_rows(proc, answer)
+        assert [(r["request_id"], r["gw_request_id"], r["stream"]) for r in rows] == \
+            [(answer, gw_id, streamed)]
+        assert rows[0]["response_id"] == answer
+        # gw's own id still finds the same row
+        assert [r["gw_request_id"] for r in spend_rows(proc, gw_id)] == [gw_id]
+    # a streamed call to the fake answers with the same id: both rows, newest first
+    with client.chat.completions.with_streaming_response.create(
+            model="gpt-4", messages=MESSAGES, stream=True) as response:
+        assert {chunk.id for chunk in response.parse()} == {"chatcmpl-fake0001"}
+        streamed_id = response.headers["x-request-id"]
+    rows = spend_rows(proc, "chatcmpl-fake0001")
+    assert [(r["gw_request_id"], r["stream"]) for r in rows] == \
+        [(streamed_id, True), (seen[2][1], False)]
+
+
 def test_spend_logs_by_request_id_and_key_match_key_spend(gwd: GwdFactory, fake: OpenAIFake,
                                                           database_url: str) -> None:
     proc = gwd(config(fake, database_url), secrets=[UPSTREAM_KEY])
@@ -169,10 +217,13 @@ def test_spend_logs_by_request_id_and_key_match_key_spend(gwd: GwdFactory, fake:
     rows = logs.json()
     assert isinstance(rows, list) and len(rows) == 1
     row = rows[0]
-    usage = raw.parse().usage
+    answer = raw.parse()
+    usage = answer.usage
     assert usage is not None
-    assert (row["request_id"], row["prompt_tokens"], row["completion_tokens"]) == \
-        (request_id, usage.prompt_tokens, usage.completion_tokens)
+    # LiteLLM's request_id is the answer's id; gw's own (x-request-id) is beside it
+    assert (row["request_id"], row["gw_request_id"], row["prompt_tokens"],
+            row["completion_tokens"]) == \
+        (answer.id, request_id, usage.prompt_tokens, usage.completion_tokens)
     assert row["total_tokens"] == usage.prompt_tokens + usage.completion_tokens
     expected = usage.prompt_tokens * IN_PRICE + usage.completion_tokens * OUT_PRICE
     assert Decimal(str(row["spend"])) == expected
@@ -184,7 +235,7 @@ def test_spend_logs_by_request_id_and_key_match_key_spend(gwd: GwdFactory, fake:
     # ?api_key= gives that key's rows only; ?user_id= none (gw has no users yet)
     mine = httpx.get(proc.base_url + "/spend/logs", params={"api_key": key},
                      headers=MASTER).json()
-    assert [r["request_id"] for r in mine] == [request_id]
+    assert [r["gw_request_id"] for r in mine] == [request_id]
     assert httpx.get(proc.base_url + "/spend/logs", params={"user_id": "someone"},
                      headers=MASTER).json() == []
     today = datetime.now(UTC).date().isoformat()
