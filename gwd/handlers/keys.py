@@ -231,7 +231,7 @@ async def list_keys(request: web.Request) -> web.Response:
             found = [r for h in hashes if (r := await runtime.store.get_key(h)) is not None
                      and alias in (None, r.key_alias)]
             records, total = found[(page - 1) * size:page * size], len(found)
-        elif query.get("key_hash"):  # LiteLLM's filter: one key (a key, key_id or hash)
+        elif "key_hash" in query:  # LiteLLM's filter: one key (a key, key_id or hash)
             found = await _find(runtime, _ref(query["key_hash"], "key_hash"))
             records = [found] if found is not None and alias in (None, found.key_alias) \
                 and page == 1 else []

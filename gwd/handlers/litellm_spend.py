@@ -101,15 +101,17 @@ async def litellm_logs(request: web.Request) -> web.Response:
     since = _day_bound(query.get("start_date"), "start_date", end=False)
     until = _day_bound(query.get("end_date"), "end_date", end=True)
     limit = _int(request, "limit", MAX_ROWS, 1, MAX_ROWS)
+    offset = _int(request, "offset", 0, 0, 10**9)
     if query.get("user_id"):  # the internal user's keys' rows (its live keys)
         hashes = await _read(request, store.tenants.key_hashes("user", query["user_id"]))
         if key_hash is not None:
             hashes = [h for h in hashes if h == key_hash]
-        rows = [r for h in hashes
-                for r in await _read(request, store.spend_logs(h, since, until, limit, 0))]
-        rows = sorted(rows, key=lambda r: (r.time, r.request_id), reverse=True)[:limit]
+        rows = [r for h in hashes for r in await _read(
+            request, store.spend_logs(h, since, until, limit + offset, 0))]
+        rows = sorted(rows, key=lambda r: (r.time, r.request_id),
+                      reverse=True)[offset:offset + limit]
     else:
-        rows = await _read(request, store.spend_logs(key_hash, since, until, limit, 0))
+        rows = await _read(request, store.spend_logs(key_hash, since, until, limit, offset))
     ids = await key_ids(request, (r.key_hash for r in rows))
     return json_response([litellm_row(r, ids.get(r.key_hash or "")) for r in rows])
 
