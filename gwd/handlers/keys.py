@@ -221,6 +221,7 @@ async def list_keys(request: web.Request) -> web.Response:
                              param="size")
     query = request.query
     alias = query.get("key_alias") or None
+    wanted = _ref(query["key_hash"], "key_hash") if "key_hash" in query else None
     try:
         await runtime.recorder.flush()
         if query.get("organization_id"):
@@ -231,8 +232,8 @@ async def list_keys(request: web.Request) -> web.Response:
             found = [r for h in hashes if (r := await runtime.store.get_key(h)) is not None
                      and alias in (None, r.key_alias)]
             records, total = found[(page - 1) * size:page * size], len(found)
-        elif "key_hash" in query:  # LiteLLM's filter: one key (a key, key_id or hash)
-            found = await _find(runtime, _ref(query["key_hash"], "key_hash"))
+        elif wanted is not None:  # LiteLLM's filter: one key (a key, key_id or hash)
+            found = await _find(runtime, wanted)
             records = [found] if found is not None and alias in (None, found.key_alias) \
                 and page == 1 else []
             total = int(found is not None and alias in (None, found.key_alias))

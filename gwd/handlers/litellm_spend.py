@@ -80,6 +80,10 @@ async def litellm_logs(request: web.Request) -> web.Response:
     """``GET /spend/logs`` with LiteLLM's parameters: a list of rows, newest first."""
     store = request.app[RUNTIME].store
     query = request.query
+    since = _day_bound(query.get("start_date"), "start_date", end=False)
+    until = _day_bound(query.get("end_date"), "end_date", end=True)
+    limit = _int(request, "limit", MAX_ROWS, 1, MAX_ROWS)
+    offset = _int(request, "offset", 0, 0, 10**9)  # every value checked, whatever is used
     request_id = query.get("request_id")
     if request_id is not None:
         if not 0 < len(request_id) <= 256:
@@ -98,10 +102,6 @@ async def litellm_logs(request: web.Request) -> web.Response:
             key_hash = record.token_hash if record is not None else "unknown:" + ref
         else:
             key_hash = ref_hash(ref)
-    since = _day_bound(query.get("start_date"), "start_date", end=False)
-    until = _day_bound(query.get("end_date"), "end_date", end=True)
-    limit = _int(request, "limit", MAX_ROWS, 1, MAX_ROWS)
-    offset = _int(request, "offset", 0, 0, 10**9)
     if query.get("user_id"):  # the internal user's keys' rows (its live keys)
         hashes = await _read(request, store.tenants.key_hashes("user", query["user_id"]))
         if key_hash is not None:
