@@ -45,6 +45,7 @@ from .base import (
     StreamTranslator,
     UpstreamRequest,
     Usage,
+    content_items,
     content_text,
     dumps,
     estimate_prompt_tokens,
@@ -124,20 +125,12 @@ def image_block(url: str) -> Json | None:
 
 def content_blocks(content: Any) -> list[Json]:
     """OpenAI message content -> Anthropic content blocks (empty text dropped)."""
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
     blocks: list[Json] = []
-    for part in content if isinstance(content, list) else ():
-        if not isinstance(part, Mapping):
-            continue
-        if part.get("type") == "text" and isinstance(part.get("text"), str) and part["text"]:
-            blocks.append({"type": "text", "text": part["text"]})
-        elif part.get("type") == "image_url":
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, Mapping) else image
-            block = image_block(url) if isinstance(url, str) else None
-            if block is not None:
-                blocks.append(block)
+    for kind, value in content_items(content):
+        if kind == "text":
+            blocks.append({"type": "text", "text": value})
+        elif (block := image_block(value) if isinstance(value, str) else None) is not None:
+            blocks.append(block)
     return blocks
 
 

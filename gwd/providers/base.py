@@ -24,7 +24,7 @@ import random
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -288,6 +288,23 @@ def prompt_text(endpoint: Endpoint, body: Mapping[str, Any]) -> str:
     if isinstance(value, list):
         return "\n".join(v for v in value if isinstance(v, str))
     return ""
+
+
+def content_items(content: Any) -> Iterator[tuple[str, Any]]:
+    """The parts of an OpenAI message ``content`` that translators carry over, in order:
+    ``("text", a non-empty string)`` and ``("image", the image_url's url as sent)``."""
+    if isinstance(content, str):
+        if content:
+            yield "text", content
+        return
+    for part in content if isinstance(content, list) else ():
+        if not isinstance(part, Mapping):
+            continue
+        if part.get("type") == "text" and isinstance(part.get("text"), str) and part["text"]:
+            yield "text", part["text"]
+        elif part.get("type") == "image_url":
+            image = part.get("image_url")
+            yield "image", image.get("url") if isinstance(image, Mapping) else image
 
 
 def content_text(content: Any) -> str:

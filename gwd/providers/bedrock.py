@@ -48,6 +48,7 @@ from .base import (
     StreamTranslator,
     UpstreamRequest,
     Usage,
+    content_items,
     content_text,
     dumps,
     estimated_usage,
@@ -98,19 +99,9 @@ def image_block(url: str) -> Json:
 
 
 def content_blocks(content: Any) -> list[Json]:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    blocks: list[Json] = []
-    for part in content if isinstance(content, list) else ():
-        if not isinstance(part, Mapping):
-            continue
-        if part.get("type") == "text" and isinstance(part.get("text"), str) and part["text"]:
-            blocks.append({"text": part["text"]})
-        elif part.get("type") == "image_url":
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, Mapping) else image
-            blocks.append(image_block(url if isinstance(url, str) else ""))
-    return blocks
+    return [{"text": value} if kind == "text" else
+            image_block(value if isinstance(value, str) else "")
+            for kind, value in content_items(content)]
 
 
 def tool_use_block(call: Mapping[str, Any]) -> Json:

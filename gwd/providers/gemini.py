@@ -50,6 +50,7 @@ from .base import (
     StreamTranslator,
     UpstreamRequest,
     Usage,
+    content_items,
     content_text,
     dumps,
     estimate_tokens,
@@ -113,20 +114,12 @@ def image_part(url: str) -> Json | None:
 
 
 def content_parts(content: Any) -> list[Json]:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
     parts: list[Json] = []
-    for part in content if isinstance(content, list) else ():
-        if not isinstance(part, Mapping):
-            continue
-        if part.get("type") == "text" and isinstance(part.get("text"), str) and part["text"]:
-            parts.append({"text": part["text"]})
-        elif part.get("type") == "image_url":
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, Mapping) else image
-            converted = image_part(url) if isinstance(url, str) else None
-            if converted is not None:
-                parts.append(converted)
+    for kind, value in content_items(content):
+        if kind == "text":
+            parts.append({"text": value})
+        elif (converted := image_part(value) if isinstance(value, str) else None) is not None:
+            parts.append(converted)
     return parts
 
 
